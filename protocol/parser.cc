@@ -1,0 +1,328 @@
+#include "protocol/parser.h"
+
+#include <array>
+#include <climits>
+#include <cstring>
+
+#include "protocol/numbers.h"
+
+namespace treecached::protocol {
+namespace {
+
+// Enough for the longest fixed-form command (cas with noreply: 7 tokens) plus
+// one to tell "too many" apart.
+constexpr size_t kMaxTokens = 8;
+
+struct Tokens {
+  std::array<std::string_view, kMaxTokens> token;
+  size_t count = 0;  // real tokens; kMaxTokens + 1 means "more than fit"
+  // Text after the first token, for commands that take free-form arguments.
+  std::string_view after_command;
+};
+
+// Splits on ' ' only, as memcached does: tabs and other bytes belong to tokens.
+void tokenize(std::string_view line, Tokens& out) noexcept {
+  size_t i = 0;
+  const size_t n = line.size();
+  out.count = 0;
+  while (i < n) {
+    while (i < n && line[i] == ' ') {
+      ++i;
+    }
+    if (i == n) {
+      break;
+    }
+    size_t end = i;
+    while (end < n && line[end] != ' ') {
+      ++end;
+    }
+    if (out.count == kMaxTokens) {
+      out.count = kMaxTokens + 1;
+      return;
+    }
+    if (out.count == 0) {
+      out.after_command = line.substr(end);
+    }
+    out.token[out.count++] = line.substr(i, end - i);
+    i = end;
+  }
+}
+
+enum class Family : uint8_t { kRetrieval, kStorage, kCas, kArithmetic, kTouch, kDelete, kFlush,
+                              kStats, kVersion, kVerbosity, kQuit, kShutdown, kMemlimit };
+
+struct CommandSpec {
+  std::string_view name;
+  Command command;
+  Family family;
+  // Accepted numbers of tokens, command included (memcached's WANT_TOKENS).
+  uint8_t min_tokens;
+  uint8_t max_tokens;  // 0: no upper bound
+};
+
+// The one table of classic commands.
+constexpr std::array kCommands = {
+    CommandSpec{"get", Command::kGet, Family::kRetrieval, 2, 0},
+    CommandSpec{"gets", Command::kGets, Family::kRetrieval, 2, 0},
+    CommandSpec{"gat", Command::kGat, Family::kRetrieval, 2, 0},
+    CommandSpec{"gats", Command::kGats, Family::kRetrieval, 2, 0},
+    CommandSpec{"bget", Command::kGet, Family::kRetrieval, 2, 0},
+    CommandSpec{"set", Command::kSet, Family::kStorage, 5, 6},
+    CommandSpec{"add", Command::kAdd, Family::kStorage, 5, 6},
+    CommandSpec{"replace", Command::kReplace, Family::kStorage, 5, 6},
+    CommandSpec{"append", Command::kAppend, Family::kStorage, 5, 6},
+    CommandSpec{"prepend", Command::kPrepend, Family::kStorage, 5, 6},
+    CommandSpec{"cas", Command::kCas, Family::kCas, 6, 7},
+    CommandSpec{"incr", Command::kIncr, Family::kArithmetic, 3, 4},
+    CommandSpec{"decr", Command::kDecr, Family::kArithmetic, 3, 4},
+    CommandSpec{"touch", Command::kTouch, Family::kTouch, 3, 4},
+    CommandSpec{"delete", Command::kDelete, Family::kDelete, 2, 4},
+    CommandSpec{"flush_all", Command::kFlushAll, Family::kFlush, 1, 3},
+    CommandSpec{"stats", Command::kStats, Family::kStats, 1, 0},
+    CommandSpec{"version", Command::kVersion, Family::kVersion, 1, 0},
+    CommandSpec{"verbosity", Command::kVerbosity, Family::kVerbosity, 2, 3},
+    CommandSpec{"quit", Command::kQuit, Family::kQuit, 1, 0},
+    CommandSpec{"shutdown", Command::kShutdown, Family::kShutdown, 1, 0},
+    CommandSpec{"cache_memlimit", Command::kCacheMemlimit, Family::kMemlimit, 2, 3},
+};
+
+const CommandSpec* find_command(std::string_view name) noexcept {
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.name == name) {
+      return &spec;
+    }
+  }
+  return nullptr;
+}
+
+constexpr bool token_count_ok(const CommandSpec& spec, size_t count) noexcept {
+  return count >= spec.min_tokens && (spec.max_tokens == 0 || count <= spec.max_tokens);
+}
+
+// memcached's set_noreply_maybe: the last token decides.
+bool last_is_noreply(const Tokens& t) noexcept { return t.token[t.count - 1] == "noreply"; }
+
+ParseResult error(ParseError kind, size_t consumed) noexcept {
+  ParseResult r;
+  r.status = ParseStatus::kError;
+  r.error = kind;
+  r.consumed = consumed;
+  return r;
+}
+
+ParseResult ok(size_t consumed) noexcept {
+  ParseResult r;
+  r.status = ParseStatus::kOk;
+  r.consumed = consumed;
+  return r;
+}
+
+// A line that has not ended yet: wait for more, or give up on it.
+ParseResult unterminated_line(std::string_view input, const ParserLimits& limits) noexcept {
+  ParseResult more;
+  more.need = input.size() + 1;
+  if (input.size() <= kMaxLineWithoutNewline) {
+    return more;
+  }
+  // Only a multi-get may be this long; memcached allows up to 100 leading spaces.
+  size_t spaces = 0;
+  while (spaces < input.size() && input[spaces] == ' ') {
+    ++spaces;
+  }
+  const std::string_view head = input.substr(spaces);
+  const bool multiget = head.starts_with("get ") || head.starts_with("gets ");
+  if (spaces > 100 || !multiget || input.size() > limits.max_multiget_line) {
+    return error(ParseError::kLineTooLong, 0);
+  }
+  return more;
+}
+
+// get|gets|bget <key>*
+// gat|gats <exptime> <key>*
+ParseResult parse_retrieval(const Tokens& t, size_t line_end, Request& out) noexcept {
+  out.rest = t.after_command;
+  if (out.command == Command::kGat || out.command == Command::kGats) {
+    if (!parse_i32(t.token[1], out.exptime)) {
+      return error(ParseError::kInvalidExptime, line_end);
+    }
+    // Keys follow the exptime token.
+    const size_t exptime_end =
+        static_cast<size_t>(t.token[1].data() + t.token[1].size() - out.rest.data());
+    out.rest.remove_prefix(exptime_end);
+  }
+  return ok(line_end);
+}
+
+// set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n
+// cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]\r\n<data>\r\n
+ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input, size_t line_end,
+                          const ParserLimits& limits, Request& out) noexcept {
+  out.noreply = last_is_noreply(t);
+  out.key = t.token[1];
+  if (out.key.size() > kMaxKeyLength) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  int32_t length = 0;
+  if (!parse_u32(t.token[2], out.flags) || !parse_i32(t.token[3], out.exptime) ||
+      !parse_i32(t.token[4], length)) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  if (with_cas && !parse_u64(t.token[5], out.cas_unique)) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  if (length < 0 || length > INT_MAX - 2) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  const auto value_size = static_cast<size_t>(length);
+  if (!fits_item_limit(out.key.size(), out.flags, value_size, limits.max_item_size)) {
+    ParseResult r = error(ParseError::kTooLarge, line_end);
+    r.swallow = value_size + 2;
+    return r;
+  }
+  const size_t total = line_end + value_size + 2;
+  if (input.size() < total) {
+    ParseResult more;
+    more.need = total;
+    return more;
+  }
+  if (input[total - 2] != '\r' || input[total - 1] != '\n') {
+    return error(ParseError::kBadDataChunk, total);
+  }
+  out.data = input.substr(line_end, value_size);
+  return ok(total);
+}
+
+// incr|decr <key> <value> [noreply]
+ParseResult parse_arithmetic(const Tokens& t, size_t line_end, Request& out) noexcept {
+  out.noreply = last_is_noreply(t);
+  out.key = t.token[1];
+  if (out.key.size() > kMaxKeyLength) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  if (!parse_u64(t.token[2], out.delta)) {
+    return error(ParseError::kInvalidDelta, line_end);
+  }
+  return ok(line_end);
+}
+
+// touch <key> <exptime> [noreply]
+ParseResult parse_touch(const Tokens& t, size_t line_end, Request& out) noexcept {
+  out.noreply = last_is_noreply(t);
+  out.key = t.token[1];
+  if (out.key.size() > kMaxKeyLength) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  if (!parse_i32(t.token[2], out.exptime)) {
+    return error(ParseError::kInvalidExptime, line_end);
+  }
+  return ok(line_end);
+}
+
+// delete <key> [0] [noreply]
+ParseResult parse_delete(const Tokens& t, size_t line_end, Request& out) noexcept {
+  if (t.count > 2) {
+    const bool hold_is_zero = t.token[2] == "0";
+    out.noreply = last_is_noreply(t);
+    const bool valid = (t.count == 3 && (hold_is_zero || out.noreply)) ||
+                       (t.count == 4 && hold_is_zero && out.noreply);
+    if (!valid) {
+      return error(ParseError::kBadDeleteFormat, line_end);
+    }
+  }
+  out.key = t.token[1];
+  if (out.key.size() > kMaxKeyLength) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  return ok(line_end);
+}
+
+// flush_all [delay] [noreply]
+ParseResult parse_flush(const Tokens& t, size_t line_end, Request& out) noexcept {
+  out.noreply = last_is_noreply(t);
+  if (t.count != (out.noreply ? 2U : 1U)) {
+    if (!parse_i32(t.token[1], out.exptime)) {
+      return error(ParseError::kInvalidExptime, line_end);
+    }
+    out.has_delay = true;
+  }
+  return ok(line_end);
+}
+
+// verbosity <level> [noreply]
+ParseResult parse_verbosity(const Tokens& t, size_t line_end, Request& out) noexcept {
+  out.noreply = last_is_noreply(t);
+  if (!parse_u32(t.token[1], out.level)) {
+    return error(ParseError::kBadFormat, line_end);
+  }
+  return ok(line_end);
+}
+
+// cache_memlimit <megabytes> [noreply]
+ParseResult parse_memlimit(const Tokens& t, size_t line_end, Request& out) noexcept {
+  out.noreply = last_is_noreply(t);
+  if (!parse_u32(t.token[1], out.level)) {
+    return error(ParseError::kUnknownCommand, line_end);
+  }
+  return ok(line_end);
+}
+
+}  // namespace
+
+ParseResult parse_request(std::string_view input, Request& out,
+                          const ParserLimits& limits) noexcept {
+  out = Request{};
+  const void* newline = std::memchr(input.data(), '\n', input.size());
+  if (newline == nullptr) {
+    return unterminated_line(input, limits);
+  }
+  const size_t line_end = static_cast<size_t>(static_cast<const char*>(newline) - input.data()) + 1;
+  std::string_view line = input.substr(0, line_end - 1);
+  if (line.size() > 1 && line.back() == '\r') {
+    line.remove_suffix(1);
+  }
+  // memcached treats the line as a C string: a NUL ends it.
+  if (const void* nul = std::memchr(line.data(), '\0', line.size())) {
+    line = line.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - line.data()));
+  }
+
+  Tokens t;
+  tokenize(line, t);
+  if (t.count == 0 || t.token[0].size() < 2) {
+    return error(ParseError::kUnknownCommand, line_end);
+  }
+  const CommandSpec* spec = find_command(t.token[0]);
+  if (spec == nullptr || !token_count_ok(*spec, t.count)) {
+    return error(ParseError::kUnknownCommand, line_end);
+  }
+  out.command = spec->command;
+  switch (spec->family) {
+    case Family::kRetrieval:
+      return parse_retrieval(t, line_end, out);
+    case Family::kStorage:
+      return parse_storage(t, false, input, line_end, limits, out);
+    case Family::kCas:
+      return parse_storage(t, true, input, line_end, limits, out);
+    case Family::kArithmetic:
+      return parse_arithmetic(t, line_end, out);
+    case Family::kTouch:
+      return parse_touch(t, line_end, out);
+    case Family::kDelete:
+      return parse_delete(t, line_end, out);
+    case Family::kFlush:
+      return parse_flush(t, line_end, out);
+    case Family::kVerbosity:
+      return parse_verbosity(t, line_end, out);
+    case Family::kMemlimit:
+      return parse_memlimit(t, line_end, out);
+    case Family::kStats:
+    case Family::kShutdown:
+      out.rest = t.after_command;
+      return ok(line_end);
+    case Family::kVersion:
+    case Family::kQuit:
+      return ok(line_end);
+  }
+  return error(ParseError::kUnknownCommand, line_end);
+}
+
+}  // namespace treecached::protocol

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "protocol/request.h"
+
+namespace treecached::protocol {
+
+enum class ParseStatus : uint8_t {
+  kOk,        // `out` holds a complete request; `consumed` bytes belong to it
+  kNeedMore,  // nothing consumed; call again with at least `need` bytes
+  kError,     // answer with `error`; `consumed` bytes are used up
+};
+
+enum class ParseError : uint8_t {
+  kNone,
+  kUnknownCommand,      // ERROR
+  kBadFormat,           // CLIENT_ERROR bad command line format
+  kBadDeleteFormat,     // CLIENT_ERROR bad command line format.  Usage: ...
+  kInvalidExptime,      // CLIENT_ERROR invalid exptime argument
+  kInvalidDelta,        // CLIENT_ERROR invalid numeric delta argument
+  kBadDataChunk,        // CLIENT_ERROR bad data chunk
+  kTooLarge,            // SERVER_ERROR object too large for cache; swallow data
+  kLineTooLong,         // no newline within the limit: close the connection
+};
+
+struct ParseResult {
+  ParseStatus status = ParseStatus::kNeedMore;
+  ParseError error = ParseError::kNone;
+  // Bytes of input that this request used (header line, and data block when
+  // it was read). Zero on kNeedMore.
+  size_t consumed = 0;
+  // kTooLarge: bytes of data block that follow `consumed` and must be
+  // discarded, even if they are not buffered yet.
+  size_t swallow = 0;
+  // kNeedMore: total bytes the request needs, when known (storage commands
+  // whose header is complete); otherwise input.size() + 1.
+  size_t need = 0;
+};
+
+struct ParserLimits {
+  // memcached's -I: largest item, counted the way memcached counts it.
+  size_t max_item_size = 1024 * 1024;
+  // A multi-get line may grow to this size before the connection is closed.
+  size_t max_multiget_line = 1024 * 1024;
+};
+
+// A line without '\n' longer than this closes the connection unless it is a
+// multi-get (memcached's rule).
+inline constexpr size_t kMaxLineWithoutNewline = 2048;
+
+// Parses the first request in `input`. Never allocates or throws. On kOk and
+// on kError the request fields that could be read are filled (command, key,
+// noreply): the caller uses them to decide whether to reply and, for a `set`
+// that is too large, which key to drop.
+[[nodiscard]] ParseResult parse_request(std::string_view input, Request& out,
+                                        const ParserLimits& limits) noexcept;
+
+// True when memcached would accept an item of this size under `max_item_size`.
+// memcached counts its 56-byte header, the key plus a NUL, the value plus
+// "\r\n" and 4 bytes for non-zero flags; mirroring that keeps the boundary
+// identical for clients.
+[[nodiscard]] constexpr bool fits_item_limit(size_t key_size, uint32_t flags, size_t value_size,
+                                             size_t max_item_size) noexcept {
+  const size_t counted = 56 + key_size + 1 + value_size + 2 + (flags != 0 ? 4 : 0);
+  return counted <= max_item_size;
+}
+
+}  // namespace treecached::protocol

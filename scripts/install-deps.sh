@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages treecached needs to build, test and
+# benchmark. Runs apt-get only when something is missing. Needs root.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config
+  libevent-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # Test oracles and real clients: stock memcached, Debian's Python with
+  # pymemcache, and the libmemcached command-line tools (memccp, memccapable, ...).
+  memcached python3 python3-pymemcache libmemcached-tools
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "Installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

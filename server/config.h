@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace treecached::server {
+
+inline constexpr const char* kVersion = "0.1.0";
+// What `version` and `stats` report: the memcached release whose protocol we
+// follow, so that clients gating features on the version keep working.
+inline constexpr const char* kProtocolVersion = "1.6.18";
+
+struct Config {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 11211;
+  unsigned threads = 4;
+  size_t memory_limit_mb = 64;
+  unsigned max_connections = 1024;
+  size_t max_item_size = 1024 * 1024;
+  bool evictions_enabled = true;  // -M turns them off
+  unsigned verbosity = 0;
+  bool shutdown_command = false;  // -A
+};
+
+enum class ParseOutcome { kRun, kExitSuccess, kExitFailure };
+
+// Reads memcached-style flags into `config`. Prints help, version or the
+// error to stdout/stderr itself and says whether to run or exit.
+ParseOutcome parse_command_line(int argc, char** argv, Config& config);
+
+}  // namespace treecached::server

@@ -1,0 +1,77 @@
+#include "server/worker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "server/connection.h"
+
+namespace treecached::server {
+
+Worker::Worker(ServerContext& context) : context_(context) {
+  limits_.max_item_size = context.config.max_item_size;
+  base_ = event_base_new();
+  if (base_ == nullptr) {
+    throw std::runtime_error("event_base_new failed");
+  }
+  handover_event_ = event_new(base_, -1, 0, &Worker::on_handover, this);
+  if (handover_event_ == nullptr) {
+    event_base_free(base_);
+    throw std::runtime_error("event_new failed");
+  }
+}
+
+Worker::~Worker() {
+  stop();
+  connections_.clear();
+  for (int fd : pending_fds_) {
+    ::close(fd);
+    context_.connections.current.fetch_sub(1, std::memory_order_relaxed);
+  }
+  event_free(handover_event_);
+  event_base_free(base_);
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+}
+
+void Worker::stop() {
+  if (thread_.joinable()) {
+    event_base_loopbreak(base_);
+    thread_.join();
+  }
+}
+
+void Worker::hand_over(int fd) {
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_fds_.push_back(fd);
+  }
+  event_active(handover_event_, EV_READ, 0);
+}
+
+void Worker::on_handover(evutil_socket_t, short, void* self) noexcept {
+  static_cast<Worker*>(self)->adopt_pending();
+}
+
+void Worker::adopt_pending() {
+  std::vector<int> fds;
+  {
+    std::lock_guard lock(pending_mu_);
+    fds.swap(pending_fds_);
+  }
+  for (int fd : fds) {
+    auto connection = std::make_unique<Connection>(*this, fd);
+    Connection* raw = connection.get();
+    connections_.emplace(raw, std::move(connection));
+    if (!raw->start()) {
+      remove(raw);
+    }
+  }
+}
+
+void Worker::remove(Connection* connection) { connections_.erase(connection); }
+
+}  // namespace treecached::server

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace treecached::storage {
+
+// One cached value: header, key and value in a single allocation.
+//
+// The hash chain and LRU links are guarded by the owning shard's mutex, as
+// are `deadline`, `last_access` and `fetched`. `refs` counts the shard's own
+// reference (while linked) plus every ItemRef; the item is freed when it
+// drops to zero. Key, value, flags and cas never change after linking, so an
+// ItemRef may read them without the lock.
+struct Item {
+  Item* hash_next = nullptr;
+  Item* lru_prev = nullptr;
+  Item* lru_next = nullptr;
+  uint64_t cas = 0;
+  uint32_t deadline = 0;     // unix seconds; 0 = never
+  uint32_t flags = 0;
+  uint32_t value_size = 0;
+  uint32_t last_access = 0;  // unix seconds of the last LRU bump
+  std::atomic<uint32_t> refs{1};
+  uint16_t key_size = 0;
+  bool fetched = false;
+
+  [[nodiscard]] char* key_data() noexcept { return reinterpret_cast<char*>(this + 1); }
+  [[nodiscard]] const char* key_data() const noexcept {
+    return reinterpret_cast<const char*>(this + 1);
+  }
+  [[nodiscard]] std::string_view key() const noexcept { return {key_data(), key_size}; }
+  [[nodiscard]] char* value_data() noexcept { return key_data() + key_size; }
+  [[nodiscard]] std::string_view value() const noexcept {
+    return {key_data() + key_size, value_size};
+  }
+  // Bytes charged against the memory limit for this item.
+  [[nodiscard]] size_t total_size() const noexcept {
+    return sizeof(Item) + key_size + value_size;
+  }
+
+  [[nodiscard]] static size_t total_size_for(size_t key_size, size_t value_size) noexcept {
+    return sizeof(Item) + key_size + value_size;
+  }
+
+  // Allocates an item with room for the key and `value_size` bytes of value;
+  // copies the key. Returns nullptr if memory is exhausted.
+  [[nodiscard]] static Item* create(std::string_view key, size_t value_size) noexcept;
+  // Drops one reference; frees the item at zero.
+  static void release(Item* item) noexcept;
+  static void retain(Item* item) noexcept { item->refs.fetch_add(1, std::memory_order_relaxed); }
+};
+
+// A counted reference to an item, valid after the shard lock is released.
+class ItemRef {
+ public:
+  ItemRef() noexcept = default;
+  // Adopts one reference that the caller already took.
+  explicit ItemRef(Item* adopted) noexcept : item_(adopted) {}
+  ItemRef(const ItemRef&) = delete;
+  ItemRef& operator=(const ItemRef&) = delete;
+  ItemRef(ItemRef&& other) noexcept : item_(other.item_) { other.item_ = nullptr; }
+  ItemRef& operator=(ItemRef&& other) noexcept {
+    if (this != &other) {
+      reset();
+      item_ = other.item_;
+      other.item_ = nullptr;
+    }
+    return *this;
+  }
+  ~ItemRef() { reset(); }
+
+  void reset() noexcept {
+    if (item_ != nullptr) {
+      Item::release(item_);
+      item_ = nullptr;
+    }
+  }
+
+  explicit operator bool() const noexcept { return item_ != nullptr; }
+  [[nodiscard]] std::string_view key() const noexcept { return item_->key(); }
+  [[nodiscard]] std::string_view value() const noexcept { return item_->value(); }
+  [[nodiscard]] uint32_t flags() const noexcept { return item_->flags; }
+  [[nodiscard]] uint64_t cas() const noexcept { return item_->cas; }
+
+ private:
+  Item* item_ = nullptr;
+};
+
+}  // namespace treecached::storage
