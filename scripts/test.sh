@@ -3,10 +3,18 @@
 # unit, integration (real TCP), the differential test against stock
 # memcached, and the real-client suite (pymemcache, libmemcached tools,
 # memccapable). Exits non-zero if anything fails.
+#
+# Usage: scripts/test.sh [debug|release|asan|tsan]   (default: debug)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+preset="${1:-debug}"
+case "$preset" in
+  debug|release|asan|tsan) ;;
+  *) echo "usage: $0 [debug|release|asan|tsan]" >&2; exit 64 ;;
+esac
+
 scripts/install-deps.sh
-cmake --preset debug >/dev/null
-cmake --build build/debug -j"$(nproc)"
-ctest --test-dir build/debug --output-on-failure -j2 --timeout 600
+cmake --preset "$preset" >/dev/null
+cmake --build "build/$preset" -j"$(nproc)"
+ctest --test-dir "build/$preset" --output-on-failure -j2 --timeout 600

@@ -88,6 +88,11 @@ void Connection::handle_writable() {
 void Connection::serve() {
   for (;;) {
     const bool keep_open = process(wall_clock_seconds());
+    if (keep_open && swallow_ > 0) {
+      // memcached sends the reply to a refused value only once its data has
+      // been swallowed; do the same so clients see identical timing.
+      return;
+    }
     const Flush flushed = flush();
     if (flushed == Flush::kClosed) {
       return;

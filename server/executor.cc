@@ -142,13 +142,13 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
   const bool touching = request.command == Command::kGat || request.command == Command::kGats;
   const bool with_cas = request.command == Command::kGets || request.command == Command::kGats;
   const uint32_t deadline = touching ? protocol::to_deadline(request.exptime, now) : 0;
-  const size_t reply_start = out.size();
   protocol::KeyCursor keys(request.rest);
   std::string_view key;
   while (keys.next(key)) {
     if (key.size() > protocol::kMaxKeyLength) {
-      // memcached drops what it had written for this command.
-      out.resize(reply_start);
+      // memcached discards every reply not yet sent on the connection, not
+      // only this command's: the earlier replies of the batch are lost too.
+      out.clear();
       protocol::append(out, reply::kBadFormat);
       return;
     }
@@ -255,11 +255,17 @@ void Executor::remove(const Request& request, OutputBuffer& out, uint32_t now) {
 // flush_all [delay] [noreply]
 void Executor::flush_all(const Request& request, OutputBuffer& out, uint32_t now) {
   counters_.add(Counter::kCmdFlush);
-  // memcached flushes what was stored up to one second before the deadline.
-  uint32_t at = now;
-  if (request.has_delay && request.exptime > 0) {
-    at = protocol::to_deadline(request.exptime, now) - 1;
+  const int32_t delay = request.has_delay ? request.exptime : 0;
+  // memcached measures absolute times from 62 s before its start; one at or
+  // before that point (plus one second) leaves its flush marker at zero,
+  // which means "no flush". Clients see OK and nothing is flushed.
+  const auto flush_floor = static_cast<int64_t>(context_.started) - 61;
+  if (delay > protocol::kMaxRelativeExptime && delay <= flush_floor) {
+    reply_unless_noreply(request, out, reply::kOk);
+    return;
   }
+  // memcached flushes what was stored up to one second before the deadline.
+  const uint32_t at = delay > 0 ? protocol::to_deadline(delay, now) - 1 : now;
   context_.store.flush_all(at, now);
   reply_unless_noreply(request, out, reply::kOk);
 }

@@ -22,6 +22,7 @@ storage::StoreConfig store_config(const Config& config) {
   storage::StoreConfig store;
   store.memory_limit = config.memory_limit_mb * 1024 * 1024;
   store.evictions_enabled = config.evictions_enabled;
+  store.max_item_size = config.max_item_size;
   return store;
 }
 

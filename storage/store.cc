@@ -172,6 +172,7 @@ Store::Store(const StoreConfig& config)
     : shards_(new Shard[size_t{1} << config.shard_bits]),
       shard_bits_(config.shard_bits),
       evictions_enabled_(config.evictions_enabled),
+      max_item_size_(config.max_item_size),
       memory_limit_(config.memory_limit) {}
 
 Store::~Store() = default;
@@ -418,7 +419,13 @@ StoreStatus Store::store(Mode mode, std::string_view key, std::string_view value
     return refused;
   }
   if (concatenate) {
-    fresh = Item::create(key, old->value_size + value.size());
+    // Counted as memcached counts items (header, key + NUL, value + CRLF,
+    // flags) so that the same appends are refused.
+    const size_t combined = size_t{old->value_size} + value.size();
+    if (56 + key.size() + 1 + combined + 2 + (old->flags != 0 ? 4 : 0) > max_item_size_) {
+      return StoreStatus::kNotStored;
+    }
+    fresh = Item::create(key, combined);
     if (fresh == nullptr) {
       return StoreStatus::kNoMemory;
     }

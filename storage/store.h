@@ -36,6 +36,8 @@ struct StoreConfig {
   // 2^shard_bits shards, chosen by the hash of the first path token.
   unsigned shard_bits = 6;
   bool evictions_enabled = true;
+  // memcached's -I: append/prepend may not grow an item past it.
+  size_t max_item_size = 1024 * 1024;
 };
 
 // Counters with memcached's `stats` names.
@@ -76,7 +78,8 @@ class Store {
                                 uint32_t deadline, uint32_t now);
   [[nodiscard]] StoreStatus replace(std::string_view key, std::string_view value, uint32_t flags,
                                     uint32_t deadline, uint32_t now);
-  // Keep the existing item's flags and deadline.
+  // Keep the existing item's flags and deadline; kNotStored if the result
+  // would exceed max_item_size.
   [[nodiscard]] StoreStatus append(std::string_view key, std::string_view value, uint32_t now);
   [[nodiscard]] StoreStatus prepend(std::string_view key, std::string_view value, uint32_t now);
   // kNotFound if missing, kExists if the item's cas is not `expected_cas`.
@@ -132,6 +135,7 @@ class Store {
   std::unique_ptr<Shard[]> shards_;
   unsigned shard_bits_;
   bool evictions_enabled_;
+  size_t max_item_size_;
   std::atomic<size_t> memory_limit_;
   std::atomic<size_t> used_bytes_{0};
   std::atomic<uint64_t> next_cas_{1};
