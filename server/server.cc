@@ -71,18 +71,26 @@ Server::~Server() {
 }
 
 void Server::listen() {
-  const bool v6 = config_.listen_address.find(':') != std::string::npos;
-  const std::string spec = v6 ? fmt::format("[{}]:{}", config_.listen_address, config_.port)
-                              : fmt::format("{}:{}", config_.listen_address, config_.port);
   sockaddr_storage address{};
-  int length = sizeof address;
-  if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&address), &length) !=
-      0) {
+  socklen_t length = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET, config_.listen_address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(config_.port);
+    length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, config_.listen_address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(config_.port);
+    length = sizeof *v6;
+  } else {
     throw std::runtime_error("cannot parse listen address " + config_.listen_address);
   }
+  const std::string spec = fmt::format("{}:{}", config_.listen_address, config_.port);
   listener_ = evconnlistener_new_bind(base_, &Server::on_accept, this,
                                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                      reinterpret_cast<sockaddr*>(&address), length);
+                                      reinterpret_cast<sockaddr*>(&address),
+                                      static_cast<int>(length));
   if (listener_ == nullptr) {
     throw std::runtime_error(fmt::format("cannot listen on {}: {}", spec, std::strerror(errno)));
   }
@@ -96,7 +104,8 @@ void Server::listen() {
 }
 
 void Server::run() {
-  listen();
+  // Signal handlers first: a SIGTERM right after the listening line must
+  // still stop the server cleanly.
   stop_event_ = event_new(base_, -1, 0, &Server::on_stop, this);
   sigint_event_ = evsignal_new(base_, SIGINT, &Server::on_stop, this);
   sigterm_event_ = evsignal_new(base_, SIGTERM, &Server::on_stop, this);
@@ -104,6 +113,7 @@ void Server::run() {
       event_add(sigint_event_, nullptr) != 0 || event_add(sigterm_event_, nullptr) != 0) {
     throw std::runtime_error("cannot install signal handlers");
   }
+  listen();
   for (auto& worker : workers_) {
     worker->start();
   }

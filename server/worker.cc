@@ -16,7 +16,13 @@ Worker::Worker(ServerContext& context) : context_(context) {
     throw std::runtime_error("event_base_new failed");
   }
   handover_event_ = event_new(base_, -1, 0, &Worker::on_handover, this);
-  if (handover_event_ == nullptr) {
+  stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
+  if (handover_event_ == nullptr || stop_event_ == nullptr) {
+    for (event* created : {handover_event_, stop_event_}) {
+      if (created != nullptr) {
+        event_free(created);
+      }
+    }
     event_base_free(base_);
     throw std::runtime_error("event_new failed");
   }
@@ -30,6 +36,7 @@ Worker::~Worker() {
     context_.connections.current.fetch_sub(1, std::memory_order_relaxed);
   }
   event_free(handover_event_);
+  event_free(stop_event_);
   event_base_free(base_);
 }
 
@@ -39,9 +46,15 @@ void Worker::start() {
 
 void Worker::stop() {
   if (thread_.joinable()) {
-    event_base_loopbreak(base_);
+    // An activated event survives until the loop runs, unlike a loopbreak
+    // request made before the thread has entered its loop.
+    event_active(stop_event_, EV_READ, 0);
     thread_.join();
   }
+}
+
+void Worker::on_stop(evutil_socket_t, short, void* self) noexcept {
+  event_base_loopbreak(static_cast<Worker*>(self)->base_);
 }
 
 void Worker::hand_over(int fd) {

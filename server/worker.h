@@ -41,6 +41,7 @@ class Worker {
 
  private:
   static void on_handover(evutil_socket_t, short, void* self) noexcept;
+  static void on_stop(evutil_socket_t, short, void* self) noexcept;
   void adopt_pending();
 
   ServerContext& context_;
@@ -48,6 +49,7 @@ class Worker {
   protocol::ParserLimits limits_;
   event_base* base_ = nullptr;
   event* handover_event_ = nullptr;
+  event* stop_event_ = nullptr;
   std::mutex pending_mu_;
   std::vector<int> pending_fds_;  // guarded by pending_mu_
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
