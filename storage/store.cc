@@ -189,18 +189,27 @@ bool Store::is_live(const Item& item, uint32_t now) const noexcept {
   return item.cas >= oldest_live_cas_.load(std::memory_order_relaxed);
 }
 
+void Store::flush_now() noexcept {
+  // Only ever raised: a slower concurrent flush must not revive items.
+  const uint64_t boundary = next_cas_.load(std::memory_order_relaxed);
+  uint64_t current = oldest_live_cas_.load(std::memory_order_relaxed);
+  while (current < boundary &&
+         !oldest_live_cas_.compare_exchange_weak(current, boundary, std::memory_order_relaxed)) {
+  }
+}
+
 void Store::apply_pending_flush(uint32_t now) noexcept {
   uint32_t at = pending_flush_at_.load(std::memory_order_relaxed);
   if (at != 0 && now >= at &&
       pending_flush_at_.compare_exchange_strong(at, 0, std::memory_order_relaxed)) {
-    oldest_live_cas_.store(next_cas_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    flush_now();
   }
 }
 
 void Store::flush_all(uint32_t at, uint32_t now) {
   if (at <= now) {
     pending_flush_at_.store(0, std::memory_order_relaxed);
-    oldest_live_cas_.store(next_cas_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    flush_now();
   } else {
     pending_flush_at_.store(at, std::memory_order_relaxed);
   }
@@ -230,6 +239,9 @@ bool Store::make_room(size_t bytes) {
       std::lock_guard lock(shard.mu);
       while (freed < share && shard.lru_tail != nullptr) {
         Item* victim = shard.unlink(shard.lru_tail);
+        // Accounted under the lock, so no other thread sees the shard empty
+        // while its bytes still count as used.
+        account_unlinked(*victim);
         freed += victim->total_size();
         ++shard.evictions;
         if (!victim->fetched) {
@@ -239,7 +251,6 @@ bool Store::make_room(size_t bytes) {
         victims = victim;
       }
     }
-    used_bytes_.fetch_sub(freed, std::memory_order_relaxed);
     empty_visits = freed == 0 ? empty_visits + 1 : 0;
     while (victims != nullptr) {
       Item* next = victims->hash_next;
@@ -283,6 +294,9 @@ Item** Store::find_live(Shard& shard, std::string_view key, uint64_t hash, uint3
     dead = shard.unlink_at(slot);
     account_unlinked(*dead);
     ++shard.reclaimed;
+    // memcached counts any lookup that meets a dead item, whatever the command.
+    const bool expired = dead->deadline != 0 && dead->deadline <= now;
+    ++(expired ? shard.get_expired : shard.get_flushed);
     if (!dead->fetched) {
       ++shard.expired_unfetched;
     }
@@ -304,10 +318,6 @@ ItemRef Store::get_and_touch(std::string_view key, uint32_t deadline, uint32_t n
   Item** slot = find_live(shard, key, hash, now, later[0]);
   Item* item = *slot;
   if (item == nullptr) {
-    if (later[0] != nullptr) {
-      const bool expired = later[0]->deadline != 0 && later[0]->deadline <= now;
-      ++(expired ? shard.get_expired : shard.get_flushed);
-    }
     return {};
   }
   if (deadline != UINT32_MAX) {

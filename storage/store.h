@@ -128,6 +128,7 @@ class Store {
                    Item*& dead);
   void account_unlinked(const Item& item) noexcept;
   void apply_pending_flush(uint32_t now) noexcept;
+  void flush_now() noexcept;
   // Evicts until `bytes` more fit under the limit; false if they cannot.
   bool make_room(size_t bytes);
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
