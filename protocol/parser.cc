@@ -179,10 +179,21 @@ ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input
     r.swallow = value_size + 2;
     return r;
   }
-  const size_t total = line_end + value_size + 2;
+  const size_t data_end = line_end + value_size;
+  // A bare "\n" after the data is accepted too, so that an nc user can type
+  // a value (memcached insists on "\r\n" there). Not after a '\r': that is a
+  // client whose length counted the "\r" of "\r\n", and memcached's bad data
+  // chunk is the better answer.
+  const bool ends_in_cr = value_size > 0 && input.size() >= data_end && input[data_end - 1] == '\r';
+  if (input.size() > data_end && input[data_end] == '\n' && !ends_in_cr) {
+    out.data = input.substr(line_end, value_size);
+    return ok(data_end + 1);
+  }
+  const size_t total = data_end + 2;
   if (input.size() < total) {
     ParseResult more;
-    more.need = total;
+    // Until the byte after the data is here, it may be a lone "\n".
+    more.need = input.size() <= data_end ? data_end + 1 : total;
     return more;
   }
   if (input[total - 2] != '\r' || input[total - 1] != '\n') {

@@ -729,7 +729,10 @@ TEST_F(ServerTest, RequestSplitByteByByte) {
 
 TEST_F(ServerTest, BareNewlineLineEndings) {
   Client c = connect();
-  // A telnet or nc user: command lines end in \n; the data block still ends in \r\n.
+  // A telnet or nc user: command lines end in \n, and so may the data block
+  // (memcached would answer "bad data chunk" to the latter).
+  EXPECT_TRUE(c.expect_reply("set typed 0 0 5\nhello\n", "STORED\r\n"));
+  EXPECT_TRUE(c.expect_reply("get typed\n", "VALUE typed 0 5\r\nhello\r\nEND\r\n"));
   EXPECT_TRUE(c.expect_reply("set nl 3 0 2\n10\r\n", "STORED\r\n"));
   EXPECT_TRUE(c.expect_reply("get nl\n", "VALUE nl 3 2\r\n10\r\nEND\r\n"));
   EXPECT_TRUE(c.expect_reply("incr nl 5\n", "15\r\n"));
