@@ -46,7 +46,9 @@ bool scan(std::string_view text, Scanned& out) noexcept {
 }
 
 // strtoull's result for a scanned number: a negative sign negates modulo 2^64.
-uint64_t as_unsigned(const Scanned& s) noexcept { return s.negative ? 0 - s.magnitude : s.magnitude; }
+uint64_t as_unsigned(const Scanned& s) noexcept {
+  return s.negative ? 0 - s.magnitude : s.magnitude;
+}
 
 }  // namespace
 

@@ -48,8 +48,21 @@ void tokenize(std::string_view line, Tokens& out) noexcept {
   }
 }
 
-enum class Family : uint8_t { kRetrieval, kStorage, kCas, kArithmetic, kTouch, kDelete, kFlush,
-                              kStats, kVersion, kVerbosity, kQuit, kShutdown, kMemlimit };
+enum class Family : uint8_t {
+  kRetrieval,
+  kStorage,
+  kCas,
+  kArithmetic,
+  kTouch,
+  kDelete,
+  kFlush,
+  kStats,
+  kVersion,
+  kVerbosity,
+  kQuit,
+  kShutdown,
+  kMemlimit
+};
 
 struct CommandSpec {
   std::string_view name;

@@ -16,14 +16,14 @@ enum class ParseStatus : uint8_t {
 
 enum class ParseError : uint8_t {
   kNone,
-  kUnknownCommand,      // ERROR
-  kBadFormat,           // CLIENT_ERROR bad command line format
-  kBadDeleteFormat,     // CLIENT_ERROR bad command line format.  Usage: ...
-  kInvalidExptime,      // CLIENT_ERROR invalid exptime argument
-  kInvalidDelta,        // CLIENT_ERROR invalid numeric delta argument
-  kBadDataChunk,        // CLIENT_ERROR bad data chunk
-  kTooLarge,            // SERVER_ERROR object too large for cache; swallow data
-  kLineTooLong,         // no newline within the limit: close the connection
+  kUnknownCommand,   // ERROR
+  kBadFormat,        // CLIENT_ERROR bad command line format
+  kBadDeleteFormat,  // CLIENT_ERROR bad command line format.  Usage: ...
+  kInvalidExptime,   // CLIENT_ERROR invalid exptime argument
+  kInvalidDelta,     // CLIENT_ERROR invalid numeric delta argument
+  kBadDataChunk,     // CLIENT_ERROR bad data chunk
+  kTooLarge,         // SERVER_ERROR object too large for cache; swallow data
+  kLineTooLong,      // no newline within the limit: close the connection
 };
 
 struct ParseResult {

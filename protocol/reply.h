@@ -1,9 +1,9 @@
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "protocol/parser.h"
 

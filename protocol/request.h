@@ -54,8 +54,8 @@ struct Request {
   int32_t exptime = 0;
   bool has_delay = false;  // flush_all with an explicit delay
   uint64_t cas_unique = 0;
-  uint64_t delta = 0;          // incr/decr
-  uint32_t level = 0;          // verbosity level; cache_memlimit megabytes
+  uint64_t delta = 0;  // incr/decr
+  uint32_t level = 0;  // verbosity level; cache_memlimit megabytes
 };
 
 // Walks the space-separated keys of a multi-key line without copying.

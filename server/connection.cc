@@ -37,7 +37,8 @@ Connection::~Connection() {
 }
 
 bool Connection::start() {
-  read_event_ = event_new(worker_.base(), fd_, EV_READ | EV_PERSIST, &Connection::on_readable, this);
+  read_event_ =
+      event_new(worker_.base(), fd_, EV_READ | EV_PERSIST, &Connection::on_readable, this);
   write_event_ =
       event_new(worker_.base(), fd_, EV_WRITE | EV_PERSIST, &Connection::on_writable, this);
   return read_event_ != nullptr && write_event_ != nullptr && event_add(read_event_, nullptr) == 0;
@@ -159,8 +160,8 @@ bool Connection::process(uint32_t now) {
 
 Connection::Flush Connection::flush() {
   while (output_sent_ < output_.size()) {
-    const ssize_t sent = ::send(fd_, output_.data() + output_sent_, output_.size() - output_sent_,
-                                MSG_NOSIGNAL);
+    const ssize_t sent =
+        ::send(fd_, output_.data() + output_sent_, output_.size() - output_sent_, MSG_NOSIGNAL);
     if (sent < 0) {
       if (errno == EINTR) {
         continue;

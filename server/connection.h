@@ -52,8 +52,8 @@ class Connection {
   protocol::OutputBuffer output_;
   size_t output_sent_ = 0;
   Executor executor_;
-  size_t bytes_needed_ = 0;    // don't parse again before this many bytes
-  size_t swallow_ = 0;         // data bytes of a refused value still to discard
+  size_t bytes_needed_ = 0;  // don't parse again before this many bytes
+  size_t swallow_ = 0;       // data bytes of a refused value still to discard
   bool close_after_write_ = false;
   bool writing_blocked_ = false;
 };

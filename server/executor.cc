@@ -152,8 +152,8 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
       protocol::append(out, reply::kBadFormat);
       return;
     }
-    const storage::ItemRef item = touching ? context_.store.get_and_touch(key, deadline, now)
-                                           : context_.store.get(key, now);
+    const storage::ItemRef item =
+        touching ? context_.store.get_and_touch(key, deadline, now) : context_.store.get(key, now);
     counters_.add(touching ? Counter::kCmdTouch : Counter::kCmdGet);
     if (!item) {
       counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
@@ -161,8 +161,7 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
     }
     counters_.add(touching ? Counter::kTouchHits : Counter::kGetHits);
     const uint64_t cas = item.cas();
-    protocol::append_value(out, item.key(), item.flags(), item.value(),
-                           with_cas ? &cas : nullptr);
+    protocol::append_value(out, item.key(), item.flags(), item.value(), with_cas ? &cas : nullptr);
   }
   protocol::append(out, reply::kEnd);
 }
@@ -188,8 +187,8 @@ void Executor::store_value(const Request& request, OutputBuffer& out, uint32_t n
       status = store.prepend(request.key, request.data, now);
       break;
     case Command::kCas:
-      status = store.cas(request.key, request.data, request.flags, deadline, request.cas_unique,
-                         now);
+      status =
+          store.cas(request.key, request.data, request.flags, deadline, request.cas_unique, now);
       if (status == StoreStatus::kStored) {
         counters_.add(Counter::kCasHits);
       } else if (status == StoreStatus::kExists) {
@@ -324,9 +323,9 @@ void Executor::general_stats(OutputBuffer& out, uint32_t now) {
   protocol::append_stat(out, "connection_structures",
                         conns.current.load(std::memory_order_relaxed));
   // memcached's response-object and read-buffer pools do not exist here.
-  for (const char* name : {"response_obj_oom", "response_obj_count", "response_obj_bytes",
-                           "read_buf_count", "read_buf_bytes", "read_buf_bytes_free",
-                           "read_buf_oom", "reserved_fds"}) {
+  for (const char* name :
+       {"response_obj_oom", "response_obj_count", "response_obj_bytes", "read_buf_count",
+        "read_buf_bytes", "read_buf_bytes_free", "read_buf_oom", "reserved_fds"}) {
     protocol::append_stat(out, name, zero);
   }
   protocol::append_stat(out, "cmd_get", value(Counter::kCmdGet));
@@ -385,9 +384,9 @@ void Executor::general_stats(OutputBuffer& out, uint32_t now) {
   protocol::append_stat(out, "evicted_active", zero);
   protocol::append_stat(out, "evictions", store.evictions);
   protocol::append_stat(out, "reclaimed", store.reclaimed);
-  for (const char* name : {"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked",
-                           "moves_to_cold", "moves_to_warm", "moves_within_lru",
-                           "direct_reclaims", "lru_bumps_dropped"}) {
+  for (const char* name :
+       {"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
+        "moves_to_warm", "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"}) {
     protocol::append_stat(out, name, zero);
   }
 }

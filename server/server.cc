@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -10,8 +11,6 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "protocol/reply.h"
 
@@ -87,17 +86,15 @@ void Server::listen() {
     throw std::runtime_error("cannot parse listen address " + config_.listen_address);
   }
   const std::string spec = fmt::format("{}:{}", config_.listen_address, config_.port);
-  listener_ = evconnlistener_new_bind(base_, &Server::on_accept, this,
-                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
-                                      reinterpret_cast<sockaddr*>(&address),
-                                      static_cast<int>(length));
+  listener_ = evconnlistener_new_bind(
+      base_, &Server::on_accept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+      reinterpret_cast<sockaddr*>(&address), static_cast<int>(length));
   if (listener_ == nullptr) {
     throw std::runtime_error(fmt::format("cannot listen on {}: {}", spec, std::strerror(errno)));
   }
   sockaddr_storage bound{};
   socklen_t bound_length = sizeof bound;
-  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound),
-              &bound_length);
+  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_length);
   // Tests start the server with --port 0 and read the port from this line.
   std::printf("treecached listening on %s\n", printable_address(bound).c_str());
   std::fflush(stdout);

@@ -28,8 +28,8 @@ class Server {
   void request_shutdown();
 
  private:
-  static void on_accept(evconnlistener* listener, evutil_socket_t fd, sockaddr* address,
-                        int length, void* self) noexcept;
+  static void on_accept(evconnlistener* listener, evutil_socket_t fd, sockaddr* address, int length,
+                        void* self) noexcept;
   static void on_stop(evutil_socket_t, short, void* self) noexcept;
   void accept_connection(evutil_socket_t fd);
   void listen();

@@ -18,7 +18,7 @@ struct Item {
   Item* lru_prev = nullptr;
   Item* lru_next = nullptr;
   uint64_t cas = 0;
-  uint32_t deadline = 0;     // unix seconds; 0 = never
+  uint32_t deadline = 0;  // unix seconds; 0 = never
   uint32_t flags = 0;
   uint32_t value_size = 0;
   uint32_t last_access = 0;  // unix seconds of the last LRU bump
@@ -36,9 +36,7 @@ struct Item {
     return {key_data() + key_size, value_size};
   }
   // Bytes charged against the memory limit for this item.
-  [[nodiscard]] size_t total_size() const noexcept {
-    return sizeof(Item) + key_size + value_size;
-  }
+  [[nodiscard]] size_t total_size() const noexcept { return sizeof(Item) + key_size + value_size; }
 
   [[nodiscard]] static size_t total_size_for(size_t key_size, size_t value_size) noexcept {
     return sizeof(Item) + key_size + value_size;

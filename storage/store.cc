@@ -179,7 +179,8 @@ Store::~Store() = default;
 
 Store::Shard& Store::shard_for(uint64_t first_token_hash) const noexcept {
   // High bits pick the shard; buckets use the low bits.
-  return shards_[shard_bits_ == 0 ? 0 : static_cast<size_t>(first_token_hash >> (64 - shard_bits_))];
+  return shards_[shard_bits_ == 0 ? 0
+                                  : static_cast<size_t>(first_token_hash >> (64 - shard_bits_))];
 }
 
 bool Store::is_live(const Item& item, uint32_t now) const noexcept {
@@ -232,7 +233,8 @@ bool Store::make_room(size_t bytes) {
     // holding two locks.
     const size_t deficit = used + bytes - limit;
     const size_t share = std::max<size_t>(deficit / shard_count, 1);
-    Shard& shard = shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) & (shard_count - 1)];
+    Shard& shard =
+        shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) & (shard_count - 1)];
     Item* victims = nullptr;
     size_t freed = 0;
     {

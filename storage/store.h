@@ -21,10 +21,10 @@ struct Shard;
 }  // namespace detail
 
 enum class StoreStatus : uint8_t {
-  kOk,          // done (delete, touch, incr/decr)
+  kOk,  // done (delete, touch, incr/decr)
   kStored,
   kNotStored,
-  kExists,      // cas mismatch
+  kExists,  // cas mismatch
   kNotFound,
   kTooLarge,    // larger than the whole memory limit
   kNoMemory,    // limit reached and eviction disabled, or allocation failed
@@ -124,8 +124,7 @@ class Store {
   // Finds `key` in a locked shard. A dead item met on the way is unlinked
   // (lazy expiry), handed to `dead` for release after unlocking, and the
   // returned slot then holds nullptr.
-  Item** find_live(Shard& shard, std::string_view key, uint64_t hash, uint32_t now,
-                   Item*& dead);
+  Item** find_live(Shard& shard, std::string_view key, uint64_t hash, uint32_t now, Item*& dead);
   void account_unlinked(const Item& item) noexcept;
   void apply_pending_flush(uint32_t now) noexcept;
   void flush_now() noexcept;
