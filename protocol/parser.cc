@@ -9,9 +9,9 @@
 namespace treecached::protocol {
 namespace {
 
-// Enough for the longest fixed-form command (cas with noreply: 7 tokens) plus
-// one to tell "too many" apart.
-constexpr size_t kMaxTokens = 8;
+// Room for a path of the deepest allowed depth plus the command, four
+// numbers and noreply; one more tells "too many" apart.
+constexpr size_t kMaxTokens = kMaxPathDepth + 7;
 
 struct Tokens {
   std::array<std::string_view, kMaxTokens> token;
@@ -20,8 +20,9 @@ struct Tokens {
   std::string_view after_command;
 };
 
-// Splits on ' ' only, as memcached does: tabs and other bytes belong to tokens.
-void tokenize(std::string_view line, Tokens& out) noexcept {
+// Splits on ' ' only, as memcached does: tabs and other bytes belong to
+// tokens. Stops after `limit` tokens (count becomes limit + 1 if more follow).
+void tokenize(std::string_view line, Tokens& out, size_t limit) noexcept {
   size_t i = 0;
   const size_t n = line.size();
   out.count = 0;
@@ -36,8 +37,8 @@ void tokenize(std::string_view line, Tokens& out) noexcept {
     while (end < n && line[end] != ' ') {
       ++end;
     }
-    if (out.count == kMaxTokens) {
-      out.count = kMaxTokens + 1;
+    if (out.count == limit) {
+      out.count = limit + 1;
       return;
     }
     if (out.count == 0) {
@@ -50,6 +51,7 @@ void tokenize(std::string_view line, Tokens& out) noexcept {
 
 enum class Family : uint8_t {
   kRetrieval,
+  kNodeRead,
   kStorage,
   kCas,
   kArithmetic,
@@ -73,23 +75,28 @@ struct CommandSpec {
   uint8_t max_tokens;  // 0: no upper bound
 };
 
-// The one table of classic commands.
+// The one table of commands. Path-taking commands have no upper bound here;
+// their paths are checked against the depth limit instead.
 constexpr std::array kCommands = {
     CommandSpec{"get", Command::kGet, Family::kRetrieval, 2, 0},
+    CommandSpec{"set", Command::kSet, Family::kStorage, 5, 0},
     CommandSpec{"gets", Command::kGets, Family::kRetrieval, 2, 0},
     CommandSpec{"gat", Command::kGat, Family::kRetrieval, 2, 0},
     CommandSpec{"gats", Command::kGats, Family::kRetrieval, 2, 0},
     CommandSpec{"bget", Command::kGet, Family::kRetrieval, 2, 0},
-    CommandSpec{"set", Command::kSet, Family::kStorage, 5, 6},
-    CommandSpec{"add", Command::kAdd, Family::kStorage, 5, 6},
-    CommandSpec{"replace", Command::kReplace, Family::kStorage, 5, 6},
-    CommandSpec{"append", Command::kAppend, Family::kStorage, 5, 6},
-    CommandSpec{"prepend", Command::kPrepend, Family::kStorage, 5, 6},
-    CommandSpec{"cas", Command::kCas, Family::kCas, 6, 7},
-    CommandSpec{"incr", Command::kIncr, Family::kArithmetic, 3, 4},
-    CommandSpec{"decr", Command::kDecr, Family::kArithmetic, 3, 4},
-    CommandSpec{"touch", Command::kTouch, Family::kTouch, 3, 4},
-    CommandSpec{"delete", Command::kDelete, Family::kDelete, 2, 4},
+    CommandSpec{"add", Command::kAdd, Family::kStorage, 5, 0},
+    CommandSpec{"replace", Command::kReplace, Family::kStorage, 5, 0},
+    CommandSpec{"append", Command::kAppend, Family::kStorage, 5, 0},
+    CommandSpec{"prepend", Command::kPrepend, Family::kStorage, 5, 0},
+    CommandSpec{"cas", Command::kCas, Family::kCas, 6, 0},
+    CommandSpec{"incr", Command::kIncr, Family::kArithmetic, 3, 0},
+    CommandSpec{"decr", Command::kDecr, Family::kArithmetic, 3, 0},
+    CommandSpec{"touch", Command::kTouch, Family::kTouch, 3, 0},
+    CommandSpec{"delete", Command::kDelete, Family::kDelete, 2, 0},
+    CommandSpec{"getn", Command::kGetNode, Family::kNodeRead, 2, 0},
+    CommandSpec{"getsn", Command::kGetsNode, Family::kNodeRead, 2, 0},
+    CommandSpec{"getch", Command::kGetChildren, Family::kNodeRead, 1, 0},
+    CommandSpec{"getr", Command::kGetSubtree, Family::kNodeRead, 2, 0},
     CommandSpec{"flush_all", Command::kFlushAll, Family::kFlush, 1, 3},
     CommandSpec{"stats", Command::kStats, Family::kStats, 1, 0},
     CommandSpec{"version", Command::kVersion, Family::kVersion, 1, 0},
@@ -98,6 +105,21 @@ constexpr std::array kCommands = {
     CommandSpec{"shutdown", Command::kShutdown, Family::kShutdown, 1, 0},
     CommandSpec{"cache_memlimit", Command::kCacheMemlimit, Family::kMemlimit, 2, 3},
 };
+
+// Families whose arguments are all read from the token array.
+constexpr bool takes_path(Family family) noexcept {
+  switch (family) {
+    case Family::kStorage:
+    case Family::kCas:
+    case Family::kArithmetic:
+    case Family::kTouch:
+    case Family::kDelete:
+    case Family::kNodeRead:
+      return true;
+    default:
+      return false;
+  }
+}
 
 const CommandSpec* find_command(std::string_view name) noexcept {
   for (const CommandSpec& spec : kCommands) {
@@ -131,20 +153,49 @@ ParseResult ok(size_t consumed) noexcept {
 }
 
 // A line that has not ended yet: wait for more, or give up on it.
+// Whether a line that has not ended yet can still become a valid path
+// command: such lines grow to max_depth tokens of 250 bytes.
+bool may_be_long_path(std::string_view head, const ParserLimits& limits) noexcept {
+  const size_t command_end = std::min(head.find(' '), head.size());
+  const CommandSpec* spec = find_command(head.substr(0, command_end));
+  if (spec == nullptr || !takes_path(spec->family)) {
+    return false;
+  }
+  // Room for the command, the numbers and noreply around the path.
+  constexpr size_t kArgumentsRoom = 160;
+  if (head.size() > limits.max_depth * (kMaxKeyLength + 1) + kArgumentsRoom) {
+    return false;
+  }
+  if (head.ends_with('\r')) {
+    head.remove_suffix(1);  // the line's own "\r" may already be here
+  }
+  size_t token = 0;
+  for (const char c : head) {
+    token = c == ' ' ? 0 : token + 1;
+    if (token > kMaxKeyLength) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A line that has not ended yet: wait for more, or give up on it.
 ParseResult unterminated_line(std::string_view input, const ParserLimits& limits) noexcept {
   ParseResult more;
   more.need = input.size() + 1;
   if (input.size() <= kMaxLineWithoutNewline) {
     return more;
   }
-  // Only a multi-get may be this long; memcached allows up to 100 leading spaces.
+  // Past memcached's limit only a multi-get may go on (memcached allows up to
+  // 100 leading spaces), and here also a path command with a long path.
   size_t spaces = 0;
   while (spaces < input.size() && input[spaces] == ' ') {
     ++spaces;
   }
   const std::string_view head = input.substr(spaces);
   const bool multiget = head.starts_with("get ") || head.starts_with("gets ");
-  if (spaces > 100 || !multiget || input.size() > limits.max_multiget_line) {
+  if (spaces > 100 ||
+      (multiget ? input.size() > limits.max_multiget_line : !may_be_long_path(head, limits))) {
     return error(ParseError::kLineTooLong, 0);
   }
   return more;
@@ -166,21 +217,87 @@ ParseResult parse_retrieval(const Tokens& t, size_t line_end, Request& out) noex
   return ok(line_end);
 }
 
-// set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n
-// cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]\r\n<data>\r\n
+// Reads the path held by tokens [first, end) into `out`. Each token obeys
+// memcached's key rule (at most 250 bytes); the depth is limited.
+ParseError take_path(const Tokens& t, size_t first, size_t end, const ParserLimits& limits,
+                     Request& out) noexcept {
+  size_t token_bytes = 0;
+  for (size_t i = first; i < end; ++i) {
+    if (t.token[i].size() > kMaxKeyLength) {
+      return ParseError::kBadFormat;
+    }
+    token_bytes += t.token[i].size();
+  }
+  if (end - first > limits.max_depth) {
+    return ParseError::kPathTooDeep;
+  }
+  if (first == end) {
+    out.key = {};
+    out.key_depth = 0;
+    return ParseError::kNone;
+  }
+  const char* begin = t.token[first].data();
+  const char* last_end = t.token[end - 1].data() + t.token[end - 1].size();
+  out.key = std::string_view(begin, static_cast<size_t>(last_end - begin));
+  out.key_depth = static_cast<uint16_t>(end - first);
+  out.key_canonical = out.key.size() == token_bytes + (end - first - 1);
+  return ParseError::kNone;
+}
+
+// Where the path ends for a command with `numbers` numeric arguments read
+// from the right, after an optional trailing noreply. As in memcached, the
+// last token decides noreply; if dropping it would leave no path, it stays an
+// argument (`delete noreply` deletes the key "noreply").
+size_t path_end(const Tokens& t, size_t numbers, Request& out) noexcept {
+  out.noreply = t.token[t.count - 1] == "noreply";
+  const size_t without_noreply = t.count - numbers - 1;
+  if (out.noreply && without_noreply >= 2) {
+    return without_noreply;
+  }
+  // memcached's delete looks for noreply only after a key; the other
+  // commands take it from the last token even when it stands for a number.
+  if (numbers == 0) {
+    out.noreply = false;
+  }
+  return t.count - numbers;
+}
+
+// Reads the path before the `numbers` arguments; false (with `failure` set)
+// if the tokens do not make one.
+bool read_path(const Tokens& t, size_t numbers, const ParserLimits& limits, size_t line_end,
+               Request& out, size_t& end, ParseResult& failure) noexcept {
+  if (t.count > kMaxTokens) {
+    // Too many tokens to hold: certainly too deep. noreply still counts.
+    std::string_view rest = t.after_command;
+    rest.remove_suffix(rest.size() - (rest.find_last_not_of(' ') + 1));
+    out.noreply = rest.substr(rest.rfind(' ') + 1) == "noreply";
+    failure = error(ParseError::kPathTooDeep, line_end);
+    return false;
+  }
+  end = path_end(t, numbers, out);
+  const ParseError path_error = take_path(t, 1, end, limits, out);
+  if (path_error != ParseError::kNone) {
+    failure = error(path_error, line_end);
+    return false;
+  }
+  return true;
+}
+
+// set|add|replace|append|prepend <path> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n
+// cas <path> <flags> <exptime> <bytes> <cas unique> [noreply]\r\n<data>\r\n
 ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input, size_t line_end,
                           const ParserLimits& limits, Request& out) noexcept {
-  out.noreply = last_is_noreply(t);
-  out.key = t.token[1];
-  if (out.key.size() > kMaxKeyLength) {
-    return error(ParseError::kBadFormat, line_end);
+  size_t n = 0;
+  ParseResult failure;
+  if (!read_path(t, with_cas ? 4 : 3, limits, line_end, out, n, failure)) {
+    return failure;
   }
   int32_t length = 0;
-  if (!parse_u32(t.token[2], out.flags) || !parse_i32(t.token[3], out.exptime) ||
-      !parse_i32(t.token[4], length)) {
+  if (!parse_u32(t.token[n], out.flags) || !parse_i32(t.token[n + 1], out.exptime) ||
+      !parse_i32(t.token[n + 2], length)) {
     return error(ParseError::kBadFormat, line_end);
   }
-  if (with_cas && !parse_u64(t.token[5], out.cas_unique)) {
+  if (with_cas && !parse_u64(t.token[n + 3], out.cas_unique)) {
     return error(ParseError::kBadFormat, line_end);
   }
   if (length < 0 || length > INT_MAX - 2) {
@@ -216,46 +333,56 @@ ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input
   return ok(total);
 }
 
-// incr|decr <key> <value> [noreply]
-ParseResult parse_arithmetic(const Tokens& t, size_t line_end, Request& out) noexcept {
-  out.noreply = last_is_noreply(t);
-  out.key = t.token[1];
-  if (out.key.size() > kMaxKeyLength) {
-    return error(ParseError::kBadFormat, line_end);
+// incr|decr <path> <value> [noreply]
+ParseResult parse_arithmetic(const Tokens& t, size_t line_end, const ParserLimits& limits,
+                             Request& out) noexcept {
+  size_t n = 0;
+  ParseResult failure;
+  if (!read_path(t, 1, limits, line_end, out, n, failure)) {
+    return failure;
   }
-  if (!parse_u64(t.token[2], out.delta)) {
+  if (!parse_u64(t.token[n], out.delta)) {
     return error(ParseError::kInvalidDelta, line_end);
   }
   return ok(line_end);
 }
 
-// touch <key> <exptime> [noreply]
-ParseResult parse_touch(const Tokens& t, size_t line_end, Request& out) noexcept {
-  out.noreply = last_is_noreply(t);
-  out.key = t.token[1];
-  if (out.key.size() > kMaxKeyLength) {
-    return error(ParseError::kBadFormat, line_end);
+// touch <path> <exptime> [noreply]
+ParseResult parse_touch(const Tokens& t, size_t line_end, const ParserLimits& limits,
+                        Request& out) noexcept {
+  size_t n = 0;
+  ParseResult failure;
+  if (!read_path(t, 1, limits, line_end, out, n, failure)) {
+    return failure;
   }
-  if (!parse_i32(t.token[2], out.exptime)) {
+  if (!parse_i32(t.token[n], out.exptime)) {
     return error(ParseError::kInvalidExptime, line_end);
   }
   return ok(line_end);
 }
 
-// delete <key> [0] [noreply]
-ParseResult parse_delete(const Tokens& t, size_t line_end, Request& out) noexcept {
-  if (t.count > 2) {
-    const bool hold_is_zero = t.token[2] == "0";
-    out.noreply = last_is_noreply(t);
-    const bool valid = (t.count == 3 && (hold_is_zero || out.noreply)) ||
-                       (t.count == 4 && hold_is_zero && out.noreply);
-    if (!valid) {
-      return error(ParseError::kBadDeleteFormat, line_end);
-    }
+// delete <path> [noreply]
+// (memcached's legacy "delete <key> 0" reads as the path "<key> 0")
+ParseResult parse_delete(const Tokens& t, size_t line_end, const ParserLimits& limits,
+                         Request& out) noexcept {
+  size_t n = 0;
+  ParseResult failure;
+  if (!read_path(t, 0, limits, line_end, out, n, failure)) {
+    return failure;
   }
-  out.key = t.token[1];
-  if (out.key.size() > kMaxKeyLength) {
-    return error(ParseError::kBadFormat, line_end);
+  return ok(line_end);
+}
+
+// getn|getsn|getr <path>
+// getch [<path>]
+ParseResult parse_node_read(const Tokens& t, size_t line_end, const ParserLimits& limits,
+                            Request& out) noexcept {
+  if (t.count > kMaxTokens) {
+    return error(ParseError::kPathTooDeep, line_end);
+  }
+  const ParseError path_error = take_path(t, 1, t.count, limits, out);
+  if (path_error != ParseError::kNone) {
+    return error(path_error, line_end);
   }
   return ok(line_end);
 }
@@ -310,11 +437,16 @@ ParseResult parse_request(std::string_view input, Request& out,
   }
 
   Tokens t;
-  tokenize(line, t);
+  // Enough tokens for every fixed-form command; paths may need more.
+  constexpr size_t kShortLine = 8;
+  tokenize(line, t, kShortLine);
   if (t.count == 0 || t.token[0].size() < 2) {
     return error(ParseError::kUnknownCommand, line_end);
   }
   const CommandSpec* spec = find_command(t.token[0]);
+  if (spec != nullptr && t.count > kShortLine && takes_path(spec->family)) {
+    tokenize(line, t, kMaxTokens);
+  }
   if (spec == nullptr || !token_count_ok(*spec, t.count)) {
     return error(ParseError::kUnknownCommand, line_end);
   }
@@ -327,11 +459,13 @@ ParseResult parse_request(std::string_view input, Request& out,
     case Family::kCas:
       return parse_storage(t, true, input, line_end, limits, out);
     case Family::kArithmetic:
-      return parse_arithmetic(t, line_end, out);
+      return parse_arithmetic(t, line_end, limits, out);
     case Family::kTouch:
-      return parse_touch(t, line_end, out);
+      return parse_touch(t, line_end, limits, out);
     case Family::kDelete:
-      return parse_delete(t, line_end, out);
+      return parse_delete(t, line_end, limits, out);
+    case Family::kNodeRead:
+      return parse_node_read(t, line_end, limits, out);
     case Family::kFlush:
       return parse_flush(t, line_end, out);
     case Family::kVerbosity:

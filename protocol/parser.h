@@ -16,14 +16,14 @@ enum class ParseStatus : uint8_t {
 
 enum class ParseError : uint8_t {
   kNone,
-  kUnknownCommand,   // ERROR
-  kBadFormat,        // CLIENT_ERROR bad command line format
-  kBadDeleteFormat,  // CLIENT_ERROR bad command line format.  Usage: ...
-  kInvalidExptime,   // CLIENT_ERROR invalid exptime argument
-  kInvalidDelta,     // CLIENT_ERROR invalid numeric delta argument
-  kBadDataChunk,     // CLIENT_ERROR bad data chunk
-  kTooLarge,         // SERVER_ERROR object too large for cache; swallow data
-  kLineTooLong,      // no newline within the limit: close the connection
+  kUnknownCommand,  // ERROR
+  kBadFormat,       // CLIENT_ERROR bad command line format
+  kInvalidExptime,  // CLIENT_ERROR invalid exptime argument
+  kInvalidDelta,    // CLIENT_ERROR invalid numeric delta argument
+  kBadDataChunk,    // CLIENT_ERROR bad data chunk
+  kTooLarge,        // SERVER_ERROR object too large for cache; swallow data
+  kPathTooDeep,     // CLIENT_ERROR path too deep
+  kLineTooLong,     // no newline within the limit: close the connection
 };
 
 struct ParseResult {
@@ -45,6 +45,8 @@ struct ParserLimits {
   size_t max_item_size = 1024 * 1024;
   // A multi-get line may grow to this size before the connection is closed.
   size_t max_multiget_line = 1024 * 1024;
+  // Most tokens in a path (the depth-limit flag); at most kMaxPathDepth.
+  size_t max_depth = 32;
 };
 
 // A line without '\n' longer than this closes the connection unless it is a

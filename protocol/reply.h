@@ -56,6 +56,9 @@ inline void append_number(OutputBuffer& out, uint64_t value) {
 // VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n
 void append_value(OutputBuffer& out, std::string_view key, uint32_t flags, std::string_view data,
                   const uint64_t* cas);
+// The part of a VALUE block after its key: " <flags> <bytes>[ <cas>]\r\n<data>\r\n".
+void append_value_tail(OutputBuffer& out, uint32_t flags, std::string_view data,
+                       const uint64_t* cas);
 
 // STAT <name> <value>\r\n
 template <typename T>

@@ -20,6 +20,10 @@ enum class Command : uint8_t {
   kDecr,
   kTouch,
   kDelete,
+  kGetNode,      // getn <path>
+  kGetsNode,     // getsn <path>
+  kGetChildren,  // getch [<path>]
+  kGetSubtree,   // getr <path>
   kFlushAll,
   kStats,
   kVersion,
@@ -29,8 +33,12 @@ enum class Command : uint8_t {
   kCacheMemlimit,
 };
 
-// Longest key memcached accepts.
+// Longest key memcached accepts; also the longest token of a path.
 inline constexpr size_t kMaxKeyLength = 250;
+// Deepest path the depth-limit flag may allow.
+inline constexpr size_t kMaxPathDepth = 64;
+// Paths are tokens joined by single spaces, as on the wire.
+inline constexpr char kPathDelimiter = ' ';
 
 // One parsed request.
 //
@@ -41,8 +49,14 @@ struct Request {
   Command command = Command::kGet;
   bool noreply = false;
 
-  // Storage, arithmetic, touch and delete: the one key.
+  // Storage, arithmetic, touch, delete and the node reads: the key or path,
+  // from its first to its last token. A path's tokens are separated by
+  // spaces; `key_canonical` is false when some are separated by more than one
+  // (canonical_path() then gives the single-spaced form). Empty for a getch
+  // of the top level.
   std::string_view key;
+  uint16_t key_depth = 0;  // tokens in `key`
+  bool key_canonical = true;
   // Retrieval (get/gets/gat/gats): every key of the line, space separated,
   // not yet validated; walk them with KeyCursor. Stats: the sub-command text.
   std::string_view rest;
@@ -58,7 +72,8 @@ struct Request {
   uint32_t level = 0;  // verbosity level; cache_memlimit megabytes
 };
 
-// Walks the space-separated keys of a multi-key line without copying.
+// Walks space-separated tokens (the keys of a multi-key line, the tokens of a
+// path) without copying.
 class KeyCursor {
  public:
   explicit KeyCursor(std::string_view keys) noexcept : rest_(keys) {}

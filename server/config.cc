@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "protocol/request.h"
+
 namespace treecached::server {
 namespace {
 
@@ -22,6 +24,9 @@ constexpr const char* kUsage =
     "  -A, --enable-shutdown        enable the ascii \"shutdown\" command\n"
     "  -U, --udp-port=<num>         accepted for compatibility; only 0 (UDP off) is supported\n"
     "  -u, --user=<name>            accepted for compatibility; privileges are not changed\n"
+    "      --max-depth=<num>        deepest path accepted, 1..64 (default: 32)\n"
+    "      --max-listing=<num>      most nodes one getch or getr answers (default: 100000)\n"
+    "      --key-separator=<char>   split single-token keys on this character into paths\n"
     "  -v, --verbose                verbose (repeat for more)\n"
     "  -h, --help                   print this help and exit\n"
     "  -V, --version                print version and exit\n";
@@ -54,6 +59,9 @@ bool parse_size(std::string_view text, size_t& out) {
   return true;
 }
 
+// Long options without a short form.
+enum : int { kMaxDepthOption = 1000, kMaxListingOption, kKeySeparatorOption };
+
 bool fail(const char* flag, const char* value, const char* why) {
   std::fprintf(stderr, "treecached: invalid %s '%s': %s\n", flag, value, why);
   return false;
@@ -76,6 +84,9 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
       {"verbose", no_argument, nullptr, 'v'},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
+      {"max-depth", required_argument, nullptr, kMaxDepthOption},
+      {"max-listing", required_argument, nullptr, kMaxListingOption},
+      {"key-separator", required_argument, nullptr, kKeySeparatorOption},
       {nullptr, 0, nullptr, 0},
   };
   optind = 1;
@@ -123,6 +134,22 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
       }
       case 'u':
         break;
+      case kMaxDepthOption:
+        ok = (parse_number(arg, config.max_depth) && config.max_depth >= 1 &&
+              config.max_depth <= protocol::kMaxPathDepth) ||
+             fail("max depth", arg, "expected 1..64");
+        break;
+      case kMaxListingOption:
+        ok = (parse_number(arg, config.max_listing) && config.max_listing >= 1) ||
+             fail("max listing", arg, "expected a positive number");
+        break;
+      case kKeySeparatorOption: {
+        const std::string_view text(arg);
+        const bool printable = text.size() == 1 && text[0] > ' ' && text[0] < 0x7F;
+        ok = printable || fail("key separator", arg, "expected one printable character");
+        config.key_separator = printable ? text[0] : 0;
+        break;
+      }
       case 'v':
         ++config.verbosity;
         break;

@@ -21,6 +21,11 @@ struct Config {
   bool evictions_enabled = true;  // -M turns them off
   unsigned verbosity = 0;
   bool shutdown_command = false;  // -A
+  // Hierarchy: deepest path accepted, most nodes one getch/getr may list, and
+  // the separator that splits single-token keys into paths (0: off).
+  size_t max_depth = 32;
+  size_t max_listing = 100000;
+  char key_separator = 0;
 };
 
 enum class ParseOutcome { kRun, kExitSuccess, kExitFailure };

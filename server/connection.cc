@@ -109,7 +109,8 @@ void Connection::serve() {
       return;
     }
     // Requests left behind by the output high-water mark are served now.
-    const bool more = swallow_ == 0 && input_.size() > 0 && input_.size() >= bytes_needed_;
+    const bool more = executor_.streaming() ||
+                      (swallow_ == 0 && input_.size() > 0 && input_.size() >= bytes_needed_);
     if (!more) {
       input_.shrink_if_idle(kInputKeep);
       return;
@@ -119,6 +120,10 @@ void Connection::serve() {
 
 bool Connection::process(uint32_t now) {
   while (!close_after_write_ && output_.size() < kOutputHighWater) {
+    if (executor_.streaming()) {
+      executor_.continue_stream(output_, kOutputHighWater);
+      continue;
+    }
     if (swallow_ > 0) {
       const size_t dropped = std::min(swallow_, input_.size());
       input_.consume(dropped);

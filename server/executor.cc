@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "protocol/exptime.h"
+#include "protocol/json.h"
 
 namespace treecached::server {
 namespace {
@@ -119,8 +120,129 @@ Executor::Next Executor::execute(const Request& request, OutputBuffer& out, uint
     case Command::kCacheMemlimit:
       cache_memlimit(request, out);
       break;
+    case Command::kGetNode:
+    case Command::kGetsNode:
+      get_node(request, out, now);
+      break;
+    case Command::kGetChildren:
+      list_children(request, out, now);
+      break;
+    case Command::kGetSubtree:
+      get_subtree(request, out, now);
+      break;
   }
   return Next::kContinue;
+}
+
+bool Executor::resolve(const Request& request, OutputBuffer& out, std::string_view& path) {
+  const protocol::ParseError error = codec_.to_path(request.key, request.key_canonical, path);
+  if (error == protocol::ParseError::kNone) {
+    return true;
+  }
+  reply_unless_noreply(request, out, protocol::error_reply(error));
+  return false;
+}
+
+void Executor::append_value(OutputBuffer& out, const storage::ItemRef& item, bool with_cas) {
+  const uint64_t cas = item.cas();
+  protocol::append(out, "VALUE ");
+  codec_.append_wire(out, item.key());
+  protocol::append_value_tail(out, item.flags(), item.value(), with_cas ? &cas : nullptr);
+}
+
+// getn|getsn <path>
+void Executor::get_node(const Request& request, OutputBuffer& out, uint32_t now) {
+  std::string_view path;
+  if (!resolve(request, out, path)) {
+    return;
+  }
+  const storage::ItemRef item = context_.store.get(path, now);
+  counters_.add(Counter::kCmdGet);
+  counters_.add(item ? Counter::kGetHits : Counter::kGetMisses);
+  if (item) {
+    append_value(out, item, request.command == Command::kGetsNode);
+  }
+  protocol::append(out, reply::kEnd);
+}
+
+void Executor::list_children(const Request& request, OutputBuffer& out, uint32_t now) {
+  std::string_view path;
+  if (!request.key.empty() && !resolve(request, out, path)) {
+    return;
+  }
+  const StoreStatus status =
+      context_.store.list_children(path, now, context_.config.max_listing, stream_);
+  counters_.add(Counter::kCmdGet);
+  counters_.add(status == StoreStatus::kOk ? Counter::kGetHits : Counter::kGetMisses);
+  if (status == StoreStatus::kTooLarge) {
+    fmt::format_to(std::back_inserter(out), "SERVER_ERROR more than {} nodes to list\r\n",
+                   context_.config.max_listing);
+    return;
+  }
+  if (status != StoreStatus::kOk) {
+    protocol::append(out, reply::kEnd);
+    return;
+  }
+  // VALUE <path> 0 <bytes>\r\n["a","b"]\r\nEND: the size is known before the
+  // names are written, so they can be streamed.
+  size_t json_size = 2 + (stream_.empty() ? 0 : stream_.size() - 1);
+  for (const storage::ItemRef& child : stream_) {
+    json_size += protocol::json_string_size(PathCodec::name_of(child.key()));
+  }
+  protocol::append(out, "VALUE ");
+  codec_.append_wire(out, path);
+  protocol::append(out, " 0 ");
+  protocol::append_number(out, json_size);
+  protocol::append(out, "\r\n[");
+  stream_kind_ = StreamKind::kChildren;
+  stream_next_ = 0;
+}
+
+// getr <path>
+void Executor::get_subtree(const Request& request, OutputBuffer& out, uint32_t now) {
+  std::string_view path;
+  if (!resolve(request, out, path)) {
+    return;
+  }
+  const StoreStatus status =
+      context_.store.collect_subtree(path, now, context_.config.max_listing, stream_);
+  counters_.add(Counter::kCmdGet);
+  counters_.add(status == StoreStatus::kOk ? Counter::kGetHits : Counter::kGetMisses);
+  if (status == StoreStatus::kTooLarge) {
+    fmt::format_to(std::back_inserter(out), "SERVER_ERROR more than {} nodes to list\r\n",
+                   context_.config.max_listing);
+    return;
+  }
+  if (status != StoreStatus::kOk) {
+    protocol::append(out, reply::kEnd);
+    return;
+  }
+  stream_kind_ = StreamKind::kSubtree;
+  stream_next_ = 0;
+}
+
+void Executor::continue_stream(OutputBuffer& out, size_t output_limit) {
+  const bool children = stream_kind_ == StreamKind::kChildren;
+  for (; stream_next_ < stream_.size() && out.size() < output_limit; ++stream_next_) {
+    const storage::ItemRef& node = stream_[stream_next_];
+    if (children) {
+      if (stream_next_ > 0) {
+        out.push_back(',');
+      }
+      protocol::append_json_string(out, PathCodec::name_of(node.key()));
+    } else {
+      append_value(out, node, false);
+    }
+  }
+  if (stream_next_ < stream_.size()) {
+    return;
+  }
+  if (children) {
+    protocol::append(out, "]\r\n");
+  }
+  protocol::append(out, reply::kEnd);
+  stream_.clear();  // drops the references
+  stream_kind_ = StreamKind::kNone;
 }
 
 void Executor::execute_error(const protocol::ParseResult& result, const Request& request,
@@ -128,8 +250,10 @@ void Executor::execute_error(const protocol::ParseResult& result, const Request&
   if (result.error == protocol::ParseError::kTooLarge) {
     counters_.add(Counter::kStoreTooLarge);
     // As memcached: a set that cannot be stored drops the old value.
-    if (request.command == Command::kSet) {
-      (void)context_.store.remove(request.key, now);
+    std::string_view path;
+    if (request.command == Command::kSet &&
+        codec_.to_path(request.key, request.key_canonical, path) == protocol::ParseError::kNone) {
+      context_.store.discard_value(path, now);
     }
   } else if (result.error == protocol::ParseError::kBadDataChunk) {
     counters_.add(Counter::kCmdSet);
@@ -152,43 +276,51 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
       protocol::append(out, reply::kBadFormat);
       return;
     }
-    const storage::ItemRef item =
-        touching ? context_.store.get_and_touch(key, deadline, now) : context_.store.get(key, now);
+    std::string_view path;
+    if (codec_.to_path(key, true, path) != protocol::ParseError::kNone) {
+      // Separator mode: a key that does not split into a valid path misses.
+      counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
+      continue;
+    }
+    const storage::ItemRef item = touching ? context_.store.get_and_touch(path, deadline, now)
+                                           : context_.store.get(path, now);
     counters_.add(touching ? Counter::kCmdTouch : Counter::kCmdGet);
     if (!item) {
       counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
       continue;
     }
     counters_.add(touching ? Counter::kTouchHits : Counter::kGetHits);
-    const uint64_t cas = item.cas();
-    protocol::append_value(out, item.key(), item.flags(), item.value(), with_cas ? &cas : nullptr);
+    append_value(out, item, with_cas);
   }
   protocol::append(out, reply::kEnd);
 }
 
 void Executor::store_value(const Request& request, OutputBuffer& out, uint32_t now) {
+  std::string_view path;
+  if (!resolve(request, out, path)) {
+    return;
+  }
   storage::Store& store = context_.store;
   const uint32_t deadline = protocol::to_deadline(request.exptime, now);
   StoreStatus status = StoreStatus::kNotStored;
   switch (request.command) {
     case Command::kSet:
-      status = store.set(request.key, request.data, request.flags, deadline, now);
+      status = store.set(path, request.data, request.flags, deadline, now);
       break;
     case Command::kAdd:
-      status = store.add(request.key, request.data, request.flags, deadline, now);
+      status = store.add(path, request.data, request.flags, deadline, now);
       break;
     case Command::kReplace:
-      status = store.replace(request.key, request.data, request.flags, deadline, now);
+      status = store.replace(path, request.data, request.flags, deadline, now);
       break;
     case Command::kAppend:
-      status = store.append(request.key, request.data, now);
+      status = store.append(path, request.data, now);
       break;
     case Command::kPrepend:
-      status = store.prepend(request.key, request.data, now);
+      status = store.prepend(path, request.data, now);
       break;
     case Command::kCas:
-      status =
-          store.cas(request.key, request.data, request.flags, deadline, request.cas_unique, now);
+      status = store.cas(path, request.data, request.flags, deadline, request.cas_unique, now);
       if (status == StoreStatus::kStored) {
         counters_.add(Counter::kCasHits);
       } else if (status == StoreStatus::kExists) {
@@ -210,11 +342,14 @@ void Executor::store_value(const Request& request, OutputBuffer& out, uint32_t n
 }
 
 void Executor::arithmetic(const Request& request, OutputBuffer& out, uint32_t now) {
+  std::string_view path;
+  if (!resolve(request, out, path)) {
+    return;
+  }
   const bool increment = request.command == Command::kIncr;
   uint64_t result = 0;
-  const StoreStatus status = increment
-                                 ? context_.store.incr(request.key, request.delta, now, result)
-                                 : context_.store.decr(request.key, request.delta, now, result);
+  const StoreStatus status = increment ? context_.store.incr(path, request.delta, now, result)
+                                       : context_.store.decr(path, request.delta, now, result);
   switch (status) {
     case StoreStatus::kOk:
       counters_.add(increment ? Counter::kIncrHits : Counter::kDecrHits);
@@ -237,8 +372,12 @@ void Executor::arithmetic(const Request& request, OutputBuffer& out, uint32_t no
 }
 
 void Executor::touch(const Request& request, OutputBuffer& out, uint32_t now) {
+  std::string_view path;
+  if (!resolve(request, out, path)) {
+    return;
+  }
   const StoreStatus status =
-      context_.store.touch(request.key, protocol::to_deadline(request.exptime, now), now);
+      context_.store.touch(path, protocol::to_deadline(request.exptime, now), now);
   counters_.add(Counter::kCmdTouch);
   const bool hit = status == StoreStatus::kOk;
   counters_.add(hit ? Counter::kTouchHits : Counter::kTouchMisses);
@@ -246,7 +385,11 @@ void Executor::touch(const Request& request, OutputBuffer& out, uint32_t now) {
 }
 
 void Executor::remove(const Request& request, OutputBuffer& out, uint32_t now) {
-  const bool hit = context_.store.remove(request.key, now) == StoreStatus::kOk;
+  std::string_view path;
+  if (!resolve(request, out, path)) {
+    return;
+  }
+  const bool hit = context_.store.remove(path, now) == StoreStatus::kOk;
   counters_.add(hit ? Counter::kDeleteHits : Counter::kDeleteMisses);
   reply_unless_noreply(request, out, hit ? reply::kDeleted : reply::kNotFound);
 }
@@ -283,6 +426,8 @@ void Executor::stats(const Request& request, OutputBuffer& out, uint32_t now) {
     return;
   } else if (sub == "settings") {
     settings_stats(out);
+  } else if (sub == "tree") {
+    tree_stats(out);
   } else if (sub == "detail") {
     // Per-prefix statistics are not kept.
     protocol::append(out, reply::kStatsDetailUsage);
@@ -474,6 +619,14 @@ void Executor::settings_stats(OutputBuffer& out) {
   stat("ssl_min_version", "none");
   stat("num_napi_ids", "(null)");
   stat("memory_file", "(null)");
+}
+
+void Executor::tree_stats(OutputBuffer& out) {
+  const storage::TreeStats tree = context_.store.tree_stats();
+  protocol::append_stat(out, "nodes", tree.nodes);
+  protocol::append_stat(out, "value_nodes", tree.value_nodes);
+  protocol::append_stat(out, "max_depth", tree.max_depth);
+  protocol::append_stat(out, "subtree_deletes", tree.subtree_deletes);
 }
 
 Executor::Next Executor::shutdown(const Request& request, OutputBuffer& out) {

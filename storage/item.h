@@ -6,10 +6,16 @@
 
 namespace treecached::storage {
 
-// One cached value: header, key and value in a single allocation.
+namespace detail {
+struct TreeNode;
+}  // namespace detail
+
+// One node of the store: header, key (the node's path) and value in a single
+// allocation. Most items are flat keys holding a value; an item may also be a
+// value-less node that exists because it has children.
 //
-// The hash chain and LRU links are guarded by the owning shard's mutex, as
-// are `deadline`, `last_access` and `fetched`. `refs` counts the shard's own
+// The hash chain, LRU and tree links are guarded by the owning shard's mutex,
+// as are `deadline`, `last_access`, `fetched` and `node`. `refs` counts the shard's own
 // reference (while linked) plus every ItemRef; the item is freed when it
 // drops to zero. Key, value, flags and cas never change after linking, so an
 // ItemRef may read them without the lock.
@@ -22,9 +28,13 @@ struct Item {
   uint32_t flags = 0;
   uint32_t value_size = 0;
   uint32_t last_access = 0;  // unix seconds of the last LRU bump
+  // Tree links, for items that have children or a parent; null for a flat
+  // key without children, so flat operations never touch the tree.
+  detail::TreeNode* node = nullptr;
   std::atomic<uint32_t> refs{1};
   uint16_t key_size = 0;
   bool fetched = false;
+  bool has_value = true;  // false: a value-less node (never in the LRU)
 
   [[nodiscard]] char* key_data() noexcept { return reinterpret_cast<char*>(this + 1); }
   [[nodiscard]] const char* key_data() const noexcept {
@@ -81,6 +91,7 @@ class ItemRef {
   [[nodiscard]] std::string_view value() const noexcept { return item_->value(); }
   [[nodiscard]] uint32_t flags() const noexcept { return item_->flags; }
   [[nodiscard]] uint64_t cas() const noexcept { return item_->cas; }
+  [[nodiscard]] bool has_value() const noexcept { return item_->has_value; }
 
  private:
   Item* item_ = nullptr;

@@ -1,8 +1,10 @@
 #include "storage/store.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
+#include <new>
 
 #include "storage/hash.h"
 
@@ -12,6 +14,8 @@ namespace {
 // An item is moved to the LRU head at most once per interval, so that hot
 // reads do not rewrite list links every time (memcached uses 60 s too).
 constexpr uint32_t kLruBumpInterval = 60;
+// Depths tracked for `stats tree`; deeper nodes count as this depth.
+constexpr size_t kTrackedDepths = 128;
 
 constexpr bool is_c_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
@@ -51,17 +55,66 @@ bool parse_stored_number(std::string_view text, uint64_t& out) noexcept {
   return true;
 }
 
+std::string_view first_token(std::string_view path) noexcept {
+  return path.substr(0, path.find(kPathDelimiter));
+}
+
+std::string_view parent_path(std::string_view path) noexcept {
+  const size_t last = path.rfind(kPathDelimiter);
+  return last == std::string_view::npos ? std::string_view() : path.substr(0, last);
+}
+
+size_t path_depth(std::string_view path) noexcept {
+  return static_cast<size_t>(std::count(path.begin(), path.end(), kPathDelimiter)) + 1;
+}
+
+bool key_less(const ItemRef& a, const ItemRef& b) noexcept { return a.key() < b.key(); }
+
 }  // namespace
 
 namespace detail {
 
+// Links of a node that has a parent or children. Owned by its shard.
+struct TreeNode {
+  Item* entry = nullptr;  // the node's current item (with or without value)
+  TreeNode* parent = nullptr;
+  TreeNode* first_child = nullptr;
+  TreeNode* next_sibling = nullptr;
+  TreeNode* prev_sibling = nullptr;
+  uint32_t child_count = 0;
+  uint16_t depth = 1;
+
+  void attach_child(TreeNode* child) noexcept {
+    child->parent = this;
+    child->prev_sibling = nullptr;
+    child->next_sibling = first_child;
+    if (first_child != nullptr) {
+      first_child->prev_sibling = child;
+    }
+    first_child = child;
+    ++child_count;
+  }
+
+  void detach_child(TreeNode* child) noexcept {
+    (child->prev_sibling != nullptr ? child->prev_sibling->next_sibling : first_child) =
+        child->next_sibling;
+    if (child->next_sibling != nullptr) {
+      child->next_sibling->prev_sibling = child->prev_sibling;
+    }
+    child->parent = child->next_sibling = child->prev_sibling = nullptr;
+    --child_count;
+  }
+};
+
 struct alignas(64) Shard {
-  // Guards every other field of the shard and the hash/LRU links, deadline,
-  // last_access and fetched of the items linked in it.
+  // Guards every other field of the shard, and the links, deadline,
+  // last_access, fetched and node of the items linked in it.
   std::mutex mu;
+  std::atomic<size_t>* store_bytes = nullptr;  // the store-wide total to keep in step
   std::vector<Item*> buckets = std::vector<Item*>(64, nullptr);
-  size_t count = 0;
-  size_t bytes = 0;
+  size_t entries = 0;        // items in the hash table, value-less nodes included
+  size_t value_count = 0;    // items holding a value (curr_items)
+  size_t bytes = 0;          // items and tree nodes
   Item* lru_head = nullptr;  // most recently used
   Item* lru_tail = nullptr;  // eviction candidate
 
@@ -72,11 +125,14 @@ struct alignas(64) Shard {
   uint64_t reclaimed = 0;
   uint64_t get_expired = 0;
   uint64_t get_flushed = 0;
+  uint64_t subtree_deletes = 0;
+  std::array<uint64_t, kTrackedDepths> depth_counts{};  // entries per depth
 
   ~Shard() {
     for (Item* head : buckets) {
       while (head != nullptr) {
         Item* next = head->hash_next;
+        delete head->node;
         Item::release(head);
         head = next;
       }
@@ -121,34 +177,95 @@ struct alignas(64) Shard {
     }
   }
 
-  // Links a new item at `slot` (which find_slot returned and which holds
-  // nullptr or the item being replaced, already unlinked by the caller).
-  void link_at(Item** slot, Item* item) noexcept {
+  void charge(size_t amount) noexcept {
+    bytes += amount;
+    store_bytes->fetch_add(amount, std::memory_order_relaxed);
+  }
+  void refund(size_t amount) noexcept {
+    bytes -= amount;
+    store_bytes->fetch_sub(amount, std::memory_order_relaxed);
+  }
+
+  static size_t depth_of(const Item& item) noexcept {
+    return item.node != nullptr ? std::min<size_t>(item.node->depth, kTrackedDepths - 1) : 1;
+  }
+
+  // Links an item at `slot` (from find_slot for its key). Takes over the
+  // caller's reference.
+  void insert(Item** slot, Item* item) noexcept {
     item->hash_next = *slot;
     *slot = item;
-    lru_push_front(item);
-    ++count;
-    ++total_items;
-    bytes += item->total_size();
-    if (count > buckets.size() + buckets.size() / 2) {
+    ++entries;
+    ++depth_counts[depth_of(*item)];
+    if (item->has_value) {
+      lru_push_front(item);
+      ++value_count;
+      ++total_items;
+    }
+    charge(item->total_size());
+    if (entries > buckets.size() + buckets.size() / 2) {
       grow();
     }
   }
 
-  // Takes the item at `slot` out of the hash chain and LRU. The shard's
-  // reference passes to the caller, who releases it after unlocking.
-  Item* unlink_at(Item** slot) noexcept {
-    Item* item = *slot;
+  // Takes an item out of the hash table and LRU (not out of the tree) and
+  // returns the shard's reference to the caller.
+  Item* take_out(Item* item) noexcept {
+    Item** slot = find_slot(item->key(), hash_key(item->key()));
     *slot = item->hash_next;
     item->hash_next = nullptr;
-    lru_remove(item);
-    --count;
-    bytes -= item->total_size();
+    --entries;
+    --depth_counts[depth_of(*item)];
+    if (item->has_value) {
+      lru_remove(item);
+      --value_count;
+    }
+    refund(item->total_size());
     return item;
   }
 
-  Item* unlink(Item* item) noexcept {
-    return unlink_at(find_slot(item->key(), hash_key(item->key())));
+  detail::TreeNode* new_node(Item* entry, TreeNode* parent, size_t depth) noexcept {
+    auto* node = new (std::nothrow) TreeNode;
+    if (node == nullptr) {
+      return nullptr;
+    }
+    node->entry = entry;
+    node->depth = static_cast<uint16_t>(depth);
+    if (parent != nullptr) {
+      parent->attach_child(node);
+    }
+    charge(sizeof(TreeNode));
+    return node;
+  }
+
+  void delete_node(TreeNode* node) noexcept {
+    refund(sizeof(TreeNode));
+    delete node;
+  }
+
+  // A top-level item that lost its last child needs no tree links any more.
+  void drop_links_if_flat(Item* entry) noexcept {
+    TreeNode* node = entry->node;
+    if (node != nullptr && entry->has_value && node->parent == nullptr && node->child_count == 0) {
+      entry->node = nullptr;
+      delete_node(node);
+    }
+  }
+
+  // Removes `entry` and everything below it from the table, the LRU and the
+  // tree (the caller detaches `entry`'s node from its parent first).
+  void erase_subtree(Item* entry) noexcept {
+    take_out(entry);  // while entry->node still tells its depth
+    if (TreeNode* node = entry->node) {
+      while (node->first_child != nullptr) {
+        TreeNode* child = node->first_child;
+        node->detach_child(child);
+        erase_subtree(child->entry);
+      }
+      entry->node = nullptr;
+      delete_node(node);
+    }
+    Item::release(entry);
   }
 
   void grow() {
@@ -168,12 +285,18 @@ struct alignas(64) Shard {
 
 }  // namespace detail
 
+using detail::TreeNode;
+
 Store::Store(const StoreConfig& config)
     : shards_(new Shard[size_t{1} << config.shard_bits]),
       shard_bits_(config.shard_bits),
       evictions_enabled_(config.evictions_enabled),
       max_item_size_(config.max_item_size),
-      memory_limit_(config.memory_limit) {}
+      memory_limit_(config.memory_limit) {
+  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
+    shards_[i].store_bytes = &used_bytes_;
+  }
+}
 
 Store::~Store() = default;
 
@@ -181,6 +304,13 @@ Store::Shard& Store::shard_for(uint64_t first_token_hash) const noexcept {
   // High bits pick the shard; buckets use the low bits.
   return shards_[shard_bits_ == 0 ? 0
                                   : static_cast<size_t>(first_token_hash >> (64 - shard_bits_))];
+}
+
+Store::Shard& Store::shard_for_path(std::string_view path, uint64_t path_hash) const noexcept {
+  // The one place that decides placement: by the first token, so that a
+  // subtree shares its root's shard. A flat key is its own first token.
+  const std::string_view first = first_token(path);
+  return shard_for(first.size() == path.size() ? path_hash : hash_key(first));
 }
 
 bool Store::is_live(const Item& item, uint32_t now) const noexcept {
@@ -235,91 +365,174 @@ bool Store::make_room(size_t bytes) {
     const size_t share = std::max<size_t>(deficit / shard_count, 1);
     Shard& shard =
         shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) & (shard_count - 1)];
-    Item* victims = nullptr;
     size_t freed = 0;
     {
       std::lock_guard lock(shard.mu);
       while (freed < share && shard.lru_tail != nullptr) {
-        Item* victim = shard.unlink(shard.lru_tail);
-        // Accounted under the lock, so no other thread sees the shard empty
-        // while its bytes still count as used.
-        account_unlinked(*victim);
-        freed += victim->total_size();
+        Item* victim = shard.lru_tail;
         ++shard.evictions;
         if (!victim->fetched) {
           ++shard.evicted_unfetched;
         }
-        victim->hash_next = victims;
-        victims = victim;
+        // Accounted under the lock, so no other thread sees the shard empty
+        // while its bytes still count as used. A parent takes its subtree.
+        const size_t before = shard.bytes;
+        remove_node(shard, victim);
+        freed += before - shard.bytes;
       }
     }
     empty_visits = freed == 0 ? empty_visits + 1 : 0;
-    while (victims != nullptr) {
-      Item* next = victims->hash_next;
-      Item::release(victims);
-      victims = next;
-    }
   }
 }
 
-namespace {
+void Store::remove_node(Shard& shard, Item* entry) {
+  TreeNode* parent = entry->node != nullptr ? entry->node->parent : nullptr;
+  if (parent != nullptr) {
+    parent->detach_child(entry->node);
+  }
+  shard.erase_subtree(entry);
+  // Value-less ancestors exist only for their children.
+  while (parent != nullptr && !parent->entry->has_value && parent->child_count == 0) {
+    TreeNode* grandparent = parent->parent;
+    if (grandparent != nullptr) {
+      grandparent->detach_child(parent);
+    }
+    shard.erase_subtree(parent->entry);
+    parent = grandparent;
+  }
+  if (parent != nullptr) {
+    shard.drop_links_if_flat(parent->entry);
+  }
+}
 
-// Holds unlinked items whose references are dropped once the lock is gone.
-class ReleaseLater {
- public:
-  ReleaseLater() = default;
-  ReleaseLater(const ReleaseLater&) = delete;
-  ReleaseLater& operator=(const ReleaseLater&) = delete;
-  ~ReleaseLater() {
-    for (Item* item : items_) {
-      if (item != nullptr) {
-        Item::release(item);
+Item* Store::find_live(Shard& shard, std::string_view path, uint64_t hash, uint32_t now) {
+  Item* entry = *shard.find_slot(path, hash);
+  if (entry == nullptr) {
+    return nullptr;
+  }
+  // The highest dead value on the way from the root decides: everything
+  // under it is gone. Flat keys have no ancestors and skip the walk.
+  Item* dead = entry->has_value && !is_live(*entry, now) ? entry : nullptr;
+  if (entry->node != nullptr) {
+    for (TreeNode* up = entry->node->parent; up != nullptr; up = up->parent) {
+      if (up->entry->has_value && !is_live(*up->entry, now)) {
+        dead = up->entry;
       }
     }
   }
-  Item*& operator[](size_t i) noexcept { return items_[i]; }
-
- private:
-  Item* items_[2] = {nullptr, nullptr};
-};
-
-}  // namespace
-
-void Store::account_unlinked(const Item& item) noexcept {
-  used_bytes_.fetch_sub(item.total_size(), std::memory_order_relaxed);
-}
-
-Item** Store::find_live(Shard& shard, std::string_view key, uint64_t hash, uint32_t now,
-                        Item*& dead) {
-  Item** slot = shard.find_slot(key, hash);
-  if (*slot != nullptr && !is_live(**slot, now)) {
-    dead = shard.unlink_at(slot);
-    account_unlinked(*dead);
-    ++shard.reclaimed;
-    // memcached counts any lookup that meets a dead item, whatever the command.
-    const bool expired = dead->deadline != 0 && dead->deadline <= now;
-    ++(expired ? shard.get_expired : shard.get_flushed);
-    if (!dead->fetched) {
-      ++shard.expired_unfetched;
-    }
-    slot = shard.find_slot(key, hash);  // now the chain's end: the key is gone
+  if (dead == nullptr) {
+    return entry;
   }
-  return slot;
+  ++shard.reclaimed;
+  if (!dead->fetched) {
+    ++shard.expired_unfetched;
+  }
+  // memcached counts any lookup that meets a dead item, whatever the command.
+  const bool expired = dead->deadline != 0 && dead->deadline <= now;
+  ++(expired ? shard.get_expired : shard.get_flushed);
+  remove_node(shard, dead);
+  return nullptr;
 }
 
-ItemRef Store::get(std::string_view key, uint32_t now) {
-  return get_and_touch(key, UINT32_MAX, now);
+TreeNode* Store::ensure_node(Shard& shard, std::string_view path, uint32_t now) {
+  const uint64_t hash = hash_key(path);
+  if (Item* entry = find_live(shard, path, hash, now)) {
+    if (entry->node == nullptr) {
+      // A flat key receiving its first child (only top-level items lack links).
+      entry->node = shard.new_node(entry, nullptr, 1);
+    }
+    return entry->node;
+  }
+  const size_t depth = path_depth(path);
+  TreeNode* parent = nullptr;
+  if (depth > 1) {
+    parent = ensure_node(shard, parent_path(path), now);
+    if (parent == nullptr) {
+      return nullptr;
+    }
+  }
+  Item* placeholder = Item::create(path, 0);
+  if (placeholder == nullptr) {
+    return nullptr;
+  }
+  placeholder->has_value = false;
+  placeholder->cas = next_cas();
+  placeholder->node = shard.new_node(placeholder, parent, depth);
+  if (placeholder->node == nullptr) {
+    Item::release(placeholder);
+    return nullptr;
+  }
+  shard.insert(shard.find_slot(path, hash), placeholder);
+  return placeholder->node;
 }
 
-ItemRef Store::get_and_touch(std::string_view key, uint32_t deadline, uint32_t now) {
+bool Store::link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
+                     uint32_t now) {
+  const size_t depth = path_depth(path);
+  if (depth > 1) {
+    TreeNode* parent = ensure_node(shard, parent_path(path), now);
+    fresh->node = parent == nullptr ? nullptr : shard.new_node(fresh, parent, depth);
+    if (fresh->node == nullptr) {
+      return false;
+    }
+  }
+  shard.insert(shard.find_slot(path, hash), fresh);
+  return true;
+}
+
+void Store::replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash) {
+  shard.take_out(old);
+  fresh->node = old->node;
+  old->node = nullptr;
+  if (fresh->node != nullptr) {
+    fresh->node->entry = fresh;
+  }
+  Item::release(old);
+  shard.insert(shard.find_slot(fresh->key(), hash), fresh);
+}
+
+bool Store::prune(Shard& shard, Item* entry, uint32_t now) {
+  // Children first: a parent left without children may have to go too.
+  if (TreeNode* node = entry->node;
+      node != nullptr && !(entry->has_value && !is_live(*entry, now))) {
+    for (TreeNode* child = node->first_child; child != nullptr;) {
+      TreeNode* next = child->next_sibling;
+      if (!prune(shard, child->entry, now)) {
+        node->detach_child(child);
+        shard.erase_subtree(child->entry);
+      }
+      child = next;
+    }
+  }
+  const bool dead_value = entry->has_value && !is_live(*entry, now);
+  if (dead_value) {
+    ++shard.reclaimed;
+  } else {
+    shard.drop_links_if_flat(entry);
+  }
+  return !dead_value &&
+         (entry->has_value || (entry->node != nullptr && entry->node->child_count > 0));
+}
+
+bool Store::prune_root(Shard& shard, Item* entry, uint32_t now) {
+  if (prune(shard, entry, now)) {
+    return true;
+  }
+  remove_node(shard, entry);
+  return false;
+}
+
+ItemRef Store::get(std::string_view path, uint32_t now) {
+  return get_and_touch(path, UINT32_MAX, now);
+}
+
+ItemRef Store::get_and_touch(std::string_view path, uint32_t deadline, uint32_t now) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(key);
-  Shard& shard = shard_for(hash);
-  ReleaseLater later;
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
   std::lock_guard lock(shard.mu);
-  Item** slot = find_live(shard, key, hash, now, later[0]);
-  Item* item = *slot;
-  if (item == nullptr) {
+  Item* item = find_live(shard, path, hash, now);
+  if (item == nullptr || !item->has_value) {
     return {};
   }
   if (deadline != UINT32_MAX) {
@@ -331,61 +544,59 @@ ItemRef Store::get_and_touch(std::string_view key, uint32_t deadline, uint32_t n
   return ItemRef(item);
 }
 
-StoreStatus Store::set(std::string_view key, std::string_view value, uint32_t flags,
+StoreStatus Store::set(std::string_view path, std::string_view value, uint32_t flags,
                        uint32_t deadline, uint32_t now) {
-  return store(Mode::kSet, key, value, flags, deadline, 0, now);
+  return store(Mode::kSet, path, value, flags, deadline, 0, now);
 }
 
-StoreStatus Store::add(std::string_view key, std::string_view value, uint32_t flags,
+StoreStatus Store::add(std::string_view path, std::string_view value, uint32_t flags,
                        uint32_t deadline, uint32_t now) {
-  return store(Mode::kAdd, key, value, flags, deadline, 0, now);
+  return store(Mode::kAdd, path, value, flags, deadline, 0, now);
 }
 
-StoreStatus Store::replace(std::string_view key, std::string_view value, uint32_t flags,
+StoreStatus Store::replace(std::string_view path, std::string_view value, uint32_t flags,
                            uint32_t deadline, uint32_t now) {
-  return store(Mode::kReplace, key, value, flags, deadline, 0, now);
+  return store(Mode::kReplace, path, value, flags, deadline, 0, now);
 }
 
-StoreStatus Store::append(std::string_view key, std::string_view value, uint32_t now) {
-  return store(Mode::kAppend, key, value, 0, 0, 0, now);
+StoreStatus Store::append(std::string_view path, std::string_view value, uint32_t now) {
+  return store(Mode::kAppend, path, value, 0, 0, 0, now);
 }
 
-StoreStatus Store::prepend(std::string_view key, std::string_view value, uint32_t now) {
-  return store(Mode::kPrepend, key, value, 0, 0, 0, now);
+StoreStatus Store::prepend(std::string_view path, std::string_view value, uint32_t now) {
+  return store(Mode::kPrepend, path, value, 0, 0, 0, now);
 }
 
-StoreStatus Store::cas(std::string_view key, std::string_view value, uint32_t flags,
+StoreStatus Store::cas(std::string_view path, std::string_view value, uint32_t flags,
                        uint32_t deadline, uint64_t expected_cas, uint32_t now) {
-  return store(Mode::kCas, key, value, flags, deadline, expected_cas, now);
+  return store(Mode::kCas, path, value, flags, deadline, expected_cas, now);
 }
 
-StoreStatus Store::store(Mode mode, std::string_view key, std::string_view value, uint32_t flags,
+StoreStatus Store::store(Mode mode, std::string_view path, std::string_view value, uint32_t flags,
                          uint32_t deadline, uint64_t expected_cas, uint32_t now) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(key);
-  Shard& shard = shard_for(hash);
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
   const bool concatenate = mode == Mode::kAppend || mode == Mode::kPrepend;
 
   // Room is made before taking the shard lock (eviction locks other shards).
   // Concatenation needs the old size first; it is read again under the lock.
-  size_t needed = Item::total_size_for(key.size(), value.size());
+  size_t needed = Item::total_size_for(path.size(), value.size());
   if (concatenate) {
     std::lock_guard lock(shard.mu);
-    Item* old = *shard.find_slot(key, hash);
+    const Item* old = *shard.find_slot(path, hash);
     needed += old != nullptr ? old->value_size : 0;
   }
   if (!make_room(needed)) {
     if (mode == Mode::kSet) {
-      // memcached drops the old value when a set cannot be stored, so that a
-      // stale value does not outlive the failed write.
-      (void)remove(key, now);
+      discard_value(path, now);
     }
     return needed > memory_limit() ? StoreStatus::kTooLarge : StoreStatus::kNoMemory;
   }
 
   Item* fresh = nullptr;
   if (!concatenate) {
-    fresh = Item::create(key, value.size());
+    fresh = Item::create(path, value.size());
     if (fresh == nullptr) {
       return StoreStatus::kNoMemory;
     }
@@ -394,16 +605,15 @@ StoreStatus Store::store(Mode mode, std::string_view key, std::string_view value
     fresh->deadline = deadline;
   }
 
-  ReleaseLater later;
   std::lock_guard lock(shard.mu);
-  Item** slot = find_live(shard, key, hash, now, later[0]);
-  Item* old = *slot;
+  Item* old = find_live(shard, path, hash, now);
+  const bool has_value = old != nullptr && old->has_value;
   StoreStatus refused = StoreStatus::kStored;
   switch (mode) {
     case Mode::kSet:
       break;
     case Mode::kAdd:
-      if (old != nullptr) {
+      if (has_value) {
         // A failed add still counts as a use of the existing item.
         shard.bump(old, now);
         refused = StoreStatus::kNotStored;
@@ -412,12 +622,12 @@ StoreStatus Store::store(Mode mode, std::string_view key, std::string_view value
     case Mode::kReplace:
     case Mode::kAppend:
     case Mode::kPrepend:
-      if (old == nullptr) {
+      if (!has_value) {
         refused = StoreStatus::kNotStored;
       }
       break;
     case Mode::kCas:
-      if (old == nullptr) {
+      if (!has_value) {
         refused = StoreStatus::kNotFound;
       } else if (old->cas != expected_cas) {
         refused = StoreStatus::kExists;
@@ -434,10 +644,10 @@ StoreStatus Store::store(Mode mode, std::string_view key, std::string_view value
     // Counted as memcached counts items (header, key + NUL, value + CRLF,
     // flags) so that the same appends are refused.
     const size_t combined = size_t{old->value_size} + value.size();
-    if (56 + key.size() + 1 + combined + 2 + (old->flags != 0 ? 4 : 0) > max_item_size_) {
+    if (56 + path.size() + 1 + combined + 2 + (old->flags != 0 ? 4 : 0) > max_item_size_) {
       return StoreStatus::kNotStored;
     }
-    fresh = Item::create(key, combined);
+    fresh = Item::create(path, combined);
     if (fresh == nullptr) {
       return StoreStatus::kNoMemory;
     }
@@ -448,36 +658,33 @@ StoreStatus Store::store(Mode mode, std::string_view key, std::string_view value
     fresh->flags = old->flags;
     fresh->deadline = old->deadline;
   }
-  if (old != nullptr) {
-    later[1] = shard.unlink_at(slot);
-    account_unlinked(*later[1]);
-    slot = shard.find_slot(key, hash);
-  }
   fresh->cas = next_cas();
   fresh->last_access = now;
-  used_bytes_.fetch_add(fresh->total_size(), std::memory_order_relaxed);
-  shard.link_at(slot, fresh);
+  if (old != nullptr) {
+    replace_entry(shard, old, fresh, hash);
+  } else if (!link_new(shard, fresh, path, hash, now)) {
+    Item::release(fresh);
+    return StoreStatus::kNoMemory;
+  }
   return StoreStatus::kStored;
 }
 
-StoreStatus Store::incr(std::string_view key, uint64_t delta, uint32_t now, uint64_t& result) {
-  return arithmetic(key, true, delta, now, result);
+StoreStatus Store::incr(std::string_view path, uint64_t delta, uint32_t now, uint64_t& result) {
+  return arithmetic(path, true, delta, now, result);
 }
 
-StoreStatus Store::decr(std::string_view key, uint64_t delta, uint32_t now, uint64_t& result) {
-  return arithmetic(key, false, delta, now, result);
+StoreStatus Store::decr(std::string_view path, uint64_t delta, uint32_t now, uint64_t& result) {
+  return arithmetic(path, false, delta, now, result);
 }
 
-StoreStatus Store::arithmetic(std::string_view key, bool increment, uint64_t delta, uint32_t now,
+StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t delta, uint32_t now,
                               uint64_t& result) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(key);
-  Shard& shard = shard_for(hash);
-  ReleaseLater later;
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
   std::lock_guard lock(shard.mu);
-  Item** slot = find_live(shard, key, hash, now, later[0]);
-  Item* old = *slot;
-  if (old == nullptr) {
+  Item* old = find_live(shard, path, hash, now);
+  if (old == nullptr || !old->has_value) {
     return StoreStatus::kNotFound;
   }
   uint64_t value = 0;
@@ -493,7 +700,7 @@ StoreStatus Store::arithmetic(std::string_view key, bool increment, uint64_t del
   const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
   const auto length = static_cast<size_t>(end - digits);
   // A fresh item: readers may hold references to the old one.
-  Item* fresh = Item::create(key, length);
+  Item* fresh = Item::create(path, length);
   if (fresh == nullptr) {
     return StoreStatus::kNoMemory;
   }
@@ -501,25 +708,21 @@ StoreStatus Store::arithmetic(std::string_view key, bool increment, uint64_t del
   fresh->flags = old->flags;
   fresh->deadline = old->deadline;
   fresh->fetched = old->fetched;
-  later[1] = shard.unlink_at(slot);
-  account_unlinked(*later[1]);
   fresh->cas = next_cas();
   fresh->last_access = now;
-  used_bytes_.fetch_add(fresh->total_size(), std::memory_order_relaxed);
-  shard.link_at(shard.find_slot(key, hash), fresh);
+  replace_entry(shard, old, fresh, hash);
   --shard.total_items;  // an update in place for memcached, not a new item
   result = value;
   return StoreStatus::kOk;
 }
 
-StoreStatus Store::touch(std::string_view key, uint32_t deadline, uint32_t now) {
+StoreStatus Store::touch(std::string_view path, uint32_t deadline, uint32_t now) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(key);
-  Shard& shard = shard_for(hash);
-  ReleaseLater later;
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
   std::lock_guard lock(shard.mu);
-  Item* item = *find_live(shard, key, hash, now, later[0]);
-  if (item == nullptr) {
+  Item* item = find_live(shard, path, hash, now);
+  if (item == nullptr || !item->has_value) {
     return StoreStatus::kNotFound;
   }
   item->deadline = deadline;
@@ -527,18 +730,137 @@ StoreStatus Store::touch(std::string_view key, uint32_t deadline, uint32_t now) 
   return StoreStatus::kOk;
 }
 
-StoreStatus Store::remove(std::string_view key, uint32_t now) {
+StoreStatus Store::remove(std::string_view path, uint32_t now) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(key);
-  Shard& shard = shard_for(hash);
-  ReleaseLater later;
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
   std::lock_guard lock(shard.mu);
-  Item** slot = find_live(shard, key, hash, now, later[0]);
-  if (*slot == nullptr) {
+  Item* entry = find_live(shard, path, hash, now);
+  // A value-less node whose descendants all expired no longer exists.
+  if (entry == nullptr || !prune_root(shard, entry, now)) {
     return StoreStatus::kNotFound;
   }
-  later[1] = shard.unlink_at(slot);
-  account_unlinked(*later[1]);
+  if (entry->node != nullptr && entry->node->child_count > 0) {
+    ++shard.subtree_deletes;
+  }
+  remove_node(shard, entry);
+  return StoreStatus::kOk;
+}
+
+void Store::discard_value(std::string_view path, uint32_t now) {
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
+  std::lock_guard lock(shard.mu);
+  Item* entry = find_live(shard, path, hash, now);
+  if (entry == nullptr || !entry->has_value) {
+    return;
+  }
+  if (entry->node == nullptr || entry->node->child_count == 0) {
+    remove_node(shard, entry);
+    return;
+  }
+  // Children stay: the node lives on without a value.
+  Item* placeholder = Item::create(path, 0);
+  if (placeholder == nullptr) {
+    return;  // out of memory: keep the old value rather than lose the subtree
+  }
+  placeholder->has_value = false;
+  placeholder->cas = entry->cas;
+  replace_entry(shard, entry, placeholder, hash);
+}
+
+StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t limit,
+                                 std::vector<ItemRef>& out) {
+  out.clear();
+  apply_pending_flush(now);
+  if (path.empty()) {
+    list_top_level(now, out);
+  } else {
+    const uint64_t hash = hash_key(path);
+    Shard& shard = shard_for_path(path, hash);
+    std::lock_guard lock(shard.mu);
+    Item* entry = find_live(shard, path, hash, now);
+    if (entry == nullptr || !prune_root(shard, entry, now)) {
+      return StoreStatus::kNotFound;
+    }
+    if (entry->node != nullptr && entry->node->child_count > limit) {
+      return StoreStatus::kTooLarge;
+    }
+    for (TreeNode* child = entry->node != nullptr ? entry->node->first_child : nullptr;
+         child != nullptr; child = child->next_sibling) {
+      Item::retain(child->entry);
+      out.emplace_back(child->entry);
+    }
+  }
+  if (out.size() > limit) {
+    out.clear();
+    return StoreStatus::kTooLarge;
+  }
+  std::sort(out.begin(), out.end(), key_less);
+  return StoreStatus::kOk;
+}
+
+void Store::list_top_level(uint32_t now, std::vector<ItemRef>& out) {
+  std::vector<Item*> candidates;
+  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    candidates.clear();
+    for (Item* entry : shard.buckets) {
+      for (; entry != nullptr; entry = entry->hash_next) {
+        if (entry->node == nullptr || entry->node->parent == nullptr) {
+          candidates.push_back(entry);
+        }
+      }
+    }
+    // Pruning changes the table, so it runs after the scan.
+    for (Item* entry : candidates) {
+      if (prune_root(shard, entry, now)) {
+        Item::retain(entry);
+        out.emplace_back(entry);
+      }
+    }
+  }
+}
+
+StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t limit,
+                                   std::vector<ItemRef>& out) {
+  out.clear();
+  apply_pending_flush(now);
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
+  std::lock_guard lock(shard.mu);
+  Item* root = find_live(shard, path, hash, now);
+  if (root == nullptr || !prune_root(shard, root, now)) {
+    return StoreStatus::kNotFound;
+  }
+  // Depth-first, parents before children, siblings in bytewise order.
+  std::vector<Item*> pending{root};
+  std::vector<Item*> siblings;
+  while (!pending.empty()) {
+    Item* entry = pending.back();
+    pending.pop_back();
+    if (entry->has_value) {
+      if (out.size() == limit) {
+        out.clear();
+        return StoreStatus::kTooLarge;
+      }
+      Item::retain(entry);
+      out.emplace_back(entry);
+    }
+    if (entry->node == nullptr) {
+      continue;
+    }
+    siblings.clear();
+    for (TreeNode* child = entry->node->first_child; child != nullptr;
+         child = child->next_sibling) {
+      siblings.push_back(child->entry);
+    }
+    // Pushed in reverse so that the smallest name is visited first.
+    std::sort(siblings.begin(), siblings.end(),
+              [](const Item* a, const Item* b) { return a->key() > b->key(); });
+    pending.insert(pending.end(), siblings.begin(), siblings.end());
+  }
   return StoreStatus::kOk;
 }
 
@@ -551,7 +873,7 @@ StoreStats Store::stats() const {
   for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
     Shard& shard = shards_[i];
     std::lock_guard lock(shard.mu);
-    total.curr_items += shard.count;
+    total.curr_items += shard.value_count;
     total.bytes += shard.bytes;
     total.total_items += shard.total_items;
     total.evictions += shard.evictions;
@@ -566,6 +888,24 @@ StoreStats Store::stats() const {
   return total;
 }
 
+TreeStats Store::tree_stats() const {
+  TreeStats total;
+  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    total.nodes += shard.entries;
+    total.value_nodes += shard.value_count;
+    total.subtree_deletes += shard.subtree_deletes;
+    for (size_t depth = kTrackedDepths - 1; depth > total.max_depth; --depth) {
+      if (shard.depth_counts[depth] != 0) {
+        total.max_depth = depth;
+        break;
+      }
+    }
+  }
+  return total;
+}
+
 void Store::reset_stats() {
   for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
     Shard& shard = shards_[i];
@@ -577,6 +917,7 @@ void Store::reset_stats() {
     shard.reclaimed = 0;
     shard.get_expired = 0;
     shard.get_flushed = 0;
+    shard.subtree_deletes = 0;
   }
 }
 

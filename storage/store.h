@@ -2,7 +2,9 @@
 
 // Lock order: each shard has one mutex, a leaf lock. An operation holds at
 // most one shard mutex at a time; nothing else is locked while holding it
-// except the item's atomic reference count. Store-wide fields are atomics.
+// except the items' atomic reference counts. Store-wide fields are atomics.
+// A whole subtree lives in the shard of its first path token, so subtree
+// operations take that one lock and are atomic.
 
 #include <atomic>
 #include <cstddef>
@@ -20,13 +22,16 @@ namespace detail {
 struct Shard;
 }  // namespace detail
 
+// Paths are tokens joined by single spaces; a one-token path is a flat key.
+inline constexpr char kPathDelimiter = ' ';
+
 enum class StoreStatus : uint8_t {
-  kOk,  // done (delete, touch, incr/decr)
+  kOk,  // done (delete, touch, incr/decr, listings)
   kStored,
   kNotStored,
   kExists,  // cas mismatch
   kNotFound,
-  kTooLarge,    // larger than the whole memory limit
+  kTooLarge,    // larger than the whole memory limit; a listing over its limit
   kNoMemory,    // limit reached and eviction disabled, or allocation failed
   kNonNumeric,  // incr/decr on a value that is not a number
 };
@@ -55,9 +60,22 @@ struct StoreStats {
   uint64_t hash_buckets = 0;
 };
 
-// A sharded in-memory item store. All methods are thread-safe. `now` is the
-// caller's clock in unix seconds; deadlines are absolute unix seconds (0 =
-// never). Keys are opaque bytes of at most 65535 bytes.
+// `stats tree`.
+struct TreeStats {
+  uint64_t nodes = 0;            // every node: flat keys, nested values, value-less nodes
+  uint64_t value_nodes = 0;      // nodes holding a value
+  uint64_t max_depth = 0;        // deepest node now present
+  uint64_t subtree_deletes = 0;  // deletes that removed a node with children
+};
+
+// A sharded in-memory store of nodes addressed by paths. All methods are
+// thread-safe. `now` is the caller's clock in unix seconds; deadlines are
+// absolute unix seconds (0 = never). Paths are at most 65535 bytes.
+//
+// Value operations act on a node's own value and leave its children alone.
+// Storing under a path creates missing ancestors as value-less nodes; a
+// value-less node without children disappears. When a node's value expires or
+// is evicted, its whole subtree goes with it.
 class Store {
  public:
   explicit Store(const StoreConfig& config);
@@ -65,36 +83,53 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Returns the live item, or an empty ref. Marks it fetched and bumps it in
-  // the LRU.
-  [[nodiscard]] ItemRef get(std::string_view key, uint32_t now);
-  // get, and set the item's deadline (memcached's gat).
-  [[nodiscard]] ItemRef get_and_touch(std::string_view key, uint32_t deadline, uint32_t now);
+  // Returns the node's value, or an empty ref if the node is missing or holds
+  // no value. Marks it fetched and bumps it in the LRU.
+  [[nodiscard]] ItemRef get(std::string_view path, uint32_t now);
+  // get, and set the value's deadline (memcached's gat).
+  [[nodiscard]] ItemRef get_and_touch(std::string_view path, uint32_t deadline, uint32_t now);
 
-  // The storage commands; on kStored, `cas_out` (if given) gets the new cas.
-  [[nodiscard]] StoreStatus set(std::string_view key, std::string_view value, uint32_t flags,
+  // The storage commands.
+  [[nodiscard]] StoreStatus set(std::string_view path, std::string_view value, uint32_t flags,
                                 uint32_t deadline, uint32_t now);
-  [[nodiscard]] StoreStatus add(std::string_view key, std::string_view value, uint32_t flags,
+  [[nodiscard]] StoreStatus add(std::string_view path, std::string_view value, uint32_t flags,
                                 uint32_t deadline, uint32_t now);
-  [[nodiscard]] StoreStatus replace(std::string_view key, std::string_view value, uint32_t flags,
+  [[nodiscard]] StoreStatus replace(std::string_view path, std::string_view value, uint32_t flags,
                                     uint32_t deadline, uint32_t now);
-  // Keep the existing item's flags and deadline; kNotStored if the result
+  // Keep the existing value's flags and deadline; kNotStored if the result
   // would exceed max_item_size.
-  [[nodiscard]] StoreStatus append(std::string_view key, std::string_view value, uint32_t now);
-  [[nodiscard]] StoreStatus prepend(std::string_view key, std::string_view value, uint32_t now);
-  // kNotFound if missing, kExists if the item's cas is not `expected_cas`.
-  [[nodiscard]] StoreStatus cas(std::string_view key, std::string_view value, uint32_t flags,
+  [[nodiscard]] StoreStatus append(std::string_view path, std::string_view value, uint32_t now);
+  [[nodiscard]] StoreStatus prepend(std::string_view path, std::string_view value, uint32_t now);
+  // kNotFound if there is no value, kExists if its cas is not `expected_cas`.
+  [[nodiscard]] StoreStatus cas(std::string_view path, std::string_view value, uint32_t flags,
                                 uint32_t deadline, uint64_t expected_cas, uint32_t now);
 
   // Unsigned 64-bit arithmetic on a decimal value: incr wraps, decr stops at
   // 0. The stored value becomes the decimal result. `result` gets the new value.
-  [[nodiscard]] StoreStatus incr(std::string_view key, uint64_t delta, uint32_t now,
+  [[nodiscard]] StoreStatus incr(std::string_view path, uint64_t delta, uint32_t now,
                                  uint64_t& result);
-  [[nodiscard]] StoreStatus decr(std::string_view key, uint64_t delta, uint32_t now,
+  [[nodiscard]] StoreStatus decr(std::string_view path, uint64_t delta, uint32_t now,
                                  uint64_t& result);
 
-  [[nodiscard]] StoreStatus touch(std::string_view key, uint32_t deadline, uint32_t now);
-  [[nodiscard]] StoreStatus remove(std::string_view key, uint32_t now);
+  [[nodiscard]] StoreStatus touch(std::string_view path, uint32_t deadline, uint32_t now);
+  // Removes the node and its whole subtree: kOk, or kNotFound if the node
+  // does not exist. Atomic: no later operation finds any of it.
+  [[nodiscard]] StoreStatus remove(std::string_view path, uint32_t now);
+  // Drops the node's value but keeps its children: what memcached does to
+  // the old value when a set cannot be stored, so that it does not go stale.
+  void discard_value(std::string_view path, uint32_t now);
+
+  // The children of the node at `path` (the top level if `path` is empty),
+  // value-less ones included, sorted bytewise; each ref's key is the child's
+  // full path. kNotFound if the node does not exist; kTooLarge (and `out`
+  // empty) if there are more than `limit`.
+  [[nodiscard]] StoreStatus list_children(std::string_view path, uint32_t now, size_t limit,
+                                          std::vector<ItemRef>& out);
+  // The node and each descendant holding a value, parents before children
+  // and siblings sorted bytewise. kNotFound if the node does not exist;
+  // kTooLarge (and `out` empty) if more than `limit` nodes would be listed.
+  [[nodiscard]] StoreStatus collect_subtree(std::string_view path, uint32_t now, size_t limit,
+                                            std::vector<ItemRef>& out);
 
   // Invalidates every item stored before `at` (unix seconds); at <= now
   // means immediately. A later call replaces a pending one.
@@ -107,6 +142,7 @@ class Store {
   }
 
   [[nodiscard]] StoreStats stats() const;
+  [[nodiscard]] TreeStats tree_stats() const;
   // Zeroes the cumulative counters (not curr_items or bytes).
   void reset_stats();
 
@@ -114,23 +150,43 @@ class Store {
   using Shard = detail::Shard;
   enum class Mode : uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
 
-  StoreStatus store(Mode mode, std::string_view key, std::string_view value, uint32_t flags,
+  StoreStatus store(Mode mode, std::string_view path, std::string_view value, uint32_t flags,
                     uint32_t deadline, uint64_t expected_cas, uint32_t now);
-  StoreStatus arithmetic(std::string_view key, bool increment, uint64_t delta, uint32_t now,
+  StoreStatus arithmetic(std::string_view path, bool increment, uint64_t delta, uint32_t now,
                          uint64_t& result);
+  void list_top_level(uint32_t now, std::vector<ItemRef>& out);
 
   [[nodiscard]] Shard& shard_for(uint64_t first_token_hash) const noexcept;
+  [[nodiscard]] Shard& shard_for_path(std::string_view path, uint64_t path_hash) const noexcept;
   [[nodiscard]] bool is_live(const Item& item, uint32_t now) const noexcept;
-  // Finds `key` in a locked shard. A dead item met on the way is unlinked
-  // (lazy expiry), handed to `dead` for release after unlocking, and the
-  // returned slot then holds nullptr.
-  Item** find_live(Shard& shard, std::string_view key, uint64_t hash, uint32_t now, Item*& dead);
-  void account_unlinked(const Item& item) noexcept;
   void apply_pending_flush(uint32_t now) noexcept;
   void flush_now() noexcept;
   // Evicts until `bytes` more fit under the limit; false if they cannot.
   bool make_room(size_t bytes);
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
+
+  // The helpers below run with the shard's mutex held.
+
+  // The node at `path` if it exists: holding a live value, or value-less. A
+  // dead value found on the way (its own, or an ancestor's) is removed with
+  // its subtree first (lazy expiry).
+  Item* find_live(Shard& shard, std::string_view path, uint64_t hash, uint32_t now);
+  // The tree node of `path`, created with value-less ancestors as needed.
+  // nullptr if memory is exhausted.
+  detail::TreeNode* ensure_node(Shard& shard, std::string_view path, uint32_t now);
+  // Links `fresh` as the node at `path`, which holds nothing yet.
+  [[nodiscard]] bool link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
+                              uint32_t now);
+  // Puts `fresh` in place of `old` (same path), keeping the tree links.
+  void replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash);
+  // Removes the node, its subtree and the value-less ancestors left empty.
+  void remove_node(Shard& shard, Item* entry);
+  // Removes the dead parts below `entry` (values that expired or were
+  // flushed, with their subtrees, and value-less nodes left empty). Returns
+  // whether `entry` itself should remain; the caller removes it otherwise.
+  bool prune(Shard& shard, Item* entry, uint32_t now);
+  // prune() for the node a listing starts from: removes it if it should go.
+  bool prune_root(Shard& shard, Item* entry, uint32_t now);
 
   std::unique_ptr<Shard[]> shards_;
   unsigned shard_bits_;
