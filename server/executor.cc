@@ -170,17 +170,8 @@ void Executor::list_children(const Request& request, OutputBuffer& out, uint32_t
   if (!request.key.empty() && !resolve(request, out, path)) {
     return;
   }
-  const StoreStatus status =
-      context_.store.list_children(path, now, context_.config.max_listing, stream_);
-  counters_.add(Counter::kCmdGet);
-  counters_.add(status == StoreStatus::kOk ? Counter::kGetHits : Counter::kGetMisses);
-  if (status == StoreStatus::kTooLarge) {
-    fmt::format_to(std::back_inserter(out), "SERVER_ERROR more than {} nodes to list\r\n",
-                   context_.config.max_listing);
-    return;
-  }
-  if (status != StoreStatus::kOk) {
-    protocol::append(out, reply::kEnd);
+  if (!start_listing(context_.store.list_children(path, now, context_.config.max_listing, stream_),
+                     out)) {
     return;
   }
   // VALUE <path> 0 <bytes>\r\n["a","b"]\r\nEND: the size is known before the
@@ -195,7 +186,6 @@ void Executor::list_children(const Request& request, OutputBuffer& out, uint32_t
   protocol::append_number(out, json_size);
   protocol::append(out, "\r\n[");
   stream_kind_ = StreamKind::kChildren;
-  stream_next_ = 0;
 }
 
 // getr <path>
@@ -204,21 +194,26 @@ void Executor::get_subtree(const Request& request, OutputBuffer& out, uint32_t n
   if (!resolve(request, out, path)) {
     return;
   }
-  const StoreStatus status =
-      context_.store.collect_subtree(path, now, context_.config.max_listing, stream_);
+  if (start_listing(context_.store.collect_subtree(path, now, context_.config.max_listing, stream_),
+                    out)) {
+    stream_kind_ = StreamKind::kSubtree;
+  }
+}
+
+bool Executor::start_listing(StoreStatus status, OutputBuffer& out) {
   counters_.add(Counter::kCmdGet);
   counters_.add(status == StoreStatus::kOk ? Counter::kGetHits : Counter::kGetMisses);
   if (status == StoreStatus::kTooLarge) {
     fmt::format_to(std::back_inserter(out), "SERVER_ERROR more than {} nodes to list\r\n",
                    context_.config.max_listing);
-    return;
+    return false;
   }
   if (status != StoreStatus::kOk) {
     protocol::append(out, reply::kEnd);
-    return;
+    return false;
   }
-  stream_kind_ = StreamKind::kSubtree;
   stream_next_ = 0;
+  return true;
 }
 
 void Executor::continue_stream(OutputBuffer& out, size_t output_limit) {

@@ -47,6 +47,9 @@ class Executor {
   void get_node(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
   void list_children(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
   void get_subtree(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
+  // Counts a listing and answers a miss or an over-limit listing; true when
+  // stream_ holds the nodes to write.
+  bool start_listing(storage::StoreStatus status, protocol::OutputBuffer& out);
   void tree_stats(protocol::OutputBuffer& out);
   void retrieve(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
   void store_value(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);

@@ -522,16 +522,21 @@ bool Store::prune_root(Shard& shard, Item* entry, uint32_t now) {
   return false;
 }
 
+Store::Lookup Store::lookup(std::string_view path, uint32_t now) {
+  apply_pending_flush(now);
+  const uint64_t hash = hash_key(path);
+  Shard& shard = shard_for_path(path, hash);
+  std::unique_lock lock(shard.mu);
+  Item* entry = find_live(shard, path, hash, now);
+  return {shard, std::move(lock), hash, entry};
+}
+
 ItemRef Store::get(std::string_view path, uint32_t now) {
   return get_and_touch(path, UINT32_MAX, now);
 }
 
 ItemRef Store::get_and_touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::lock_guard lock(shard.mu);
-  Item* item = find_live(shard, path, hash, now);
+  auto [shard, lock, hash, item] = lookup(path, now);
   if (item == nullptr || !item->has_value) {
     return {};
   }
@@ -679,11 +684,7 @@ StoreStatus Store::decr(std::string_view path, uint64_t delta, uint32_t now, uin
 
 StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t delta, uint32_t now,
                               uint64_t& result) {
-  apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::lock_guard lock(shard.mu);
-  Item* old = find_live(shard, path, hash, now);
+  auto [shard, lock, hash, old] = lookup(path, now);
   if (old == nullptr || !old->has_value) {
     return StoreStatus::kNotFound;
   }
@@ -717,11 +718,7 @@ StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t de
 }
 
 StoreStatus Store::touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::lock_guard lock(shard.mu);
-  Item* item = find_live(shard, path, hash, now);
+  auto [shard, lock, hash, item] = lookup(path, now);
   if (item == nullptr || !item->has_value) {
     return StoreStatus::kNotFound;
   }
@@ -731,11 +728,7 @@ StoreStatus Store::touch(std::string_view path, uint32_t deadline, uint32_t now)
 }
 
 StoreStatus Store::remove(std::string_view path, uint32_t now) {
-  apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::lock_guard lock(shard.mu);
-  Item* entry = find_live(shard, path, hash, now);
+  auto [shard, lock, hash, entry] = lookup(path, now);
   // A value-less node whose descendants all expired no longer exists.
   if (entry == nullptr || !prune_root(shard, entry, now)) {
     return StoreStatus::kNotFound;
@@ -748,10 +741,7 @@ StoreStatus Store::remove(std::string_view path, uint32_t now) {
 }
 
 void Store::discard_value(std::string_view path, uint32_t now) {
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::lock_guard lock(shard.mu);
-  Item* entry = find_live(shard, path, hash, now);
+  auto [shard, lock, hash, entry] = lookup(path, now);
   if (entry == nullptr || !entry->has_value) {
     return;
   }
@@ -772,14 +762,11 @@ void Store::discard_value(std::string_view path, uint32_t now) {
 StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t limit,
                                  std::vector<ItemRef>& out) {
   out.clear();
-  apply_pending_flush(now);
   if (path.empty()) {
+    apply_pending_flush(now);
     list_top_level(now, out);
   } else {
-    const uint64_t hash = hash_key(path);
-    Shard& shard = shard_for_path(path, hash);
-    std::lock_guard lock(shard.mu);
-    Item* entry = find_live(shard, path, hash, now);
+    auto [shard, lock, hash, entry] = lookup(path, now);
     if (entry == nullptr || !prune_root(shard, entry, now)) {
       return StoreStatus::kNotFound;
     }
@@ -826,11 +813,7 @@ void Store::list_top_level(uint32_t now, std::vector<ItemRef>& out) {
 StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t limit,
                                    std::vector<ItemRef>& out) {
   out.clear();
-  apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::lock_guard lock(shard.mu);
-  Item* root = find_live(shard, path, hash, now);
+  auto [shard, lock, hash, root] = lookup(path, now);
   if (root == nullptr || !prune_root(shard, root, now)) {
     return StoreStatus::kNotFound;
   }

@@ -165,6 +165,15 @@ class Store {
   bool make_room(size_t bytes);
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
 
+  // A path's shard, locked, and the live node found there (or nullptr).
+  struct Lookup {
+    Shard& shard;
+    std::unique_lock<std::mutex> lock;
+    uint64_t hash;
+    Item* entry;
+  };
+  Lookup lookup(std::string_view path, uint32_t now);
+
   // The helpers below run with the shard's mutex held.
 
   // The node at `path` if it exists: holding a live value, or value-less. A
