@@ -15,10 +15,9 @@ struct TreeNode;
 // value-less node that exists because it has children.
 //
 // The hash chain, LRU and tree links are guarded by the owning shard's mutex,
-// as are `deadline`, `last_access`, `fetched` and `node`. `refs` counts the shard's own
-// reference (while linked) plus every ItemRef; the item is freed when it
-// drops to zero. Key, value, flags and cas never change after linking, so an
-// ItemRef may read them without the lock.
+// as are `deadline`, `last_access`, `fetched`, `under_value` and `node`. `refs` counts the shard's
+// own reference (while linked) plus every ItemRef; the item is freed when it drops to zero. Key,
+// value, flags and cas never change after linking, so an ItemRef may read them without the lock.
 struct Item {
   Item* hash_next = nullptr;
   Item* lru_prev = nullptr;
@@ -33,8 +32,11 @@ struct Item {
   detail::TreeNode* node = nullptr;
   std::atomic<uint32_t> refs{1};
   uint16_t key_size = 0;
-  bool fetched = false;
-  bool has_value = true;  // false: a value-less node (never in the LRU)
+  bool has_value = true;  // false: a value-less node (never in the LRU); never changes
+  uint8_t fetched : 1 = 0;
+  // Some ancestor holds a value, so its expiry can end this node: lookups
+  // check the ancestors only when this is set.
+  uint8_t under_value : 1 = 0;
 
   [[nodiscard]] char* key_data() noexcept { return reinterpret_cast<char*>(this + 1); }
   [[nodiscard]] const char* key_data() const noexcept {

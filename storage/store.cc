@@ -55,10 +55,6 @@ bool parse_stored_number(std::string_view text, uint64_t& out) noexcept {
   return true;
 }
 
-std::string_view first_token(std::string_view path) noexcept {
-  return path.substr(0, path.find(kPathDelimiter));
-}
-
 std::string_view parent_path(std::string_view path) noexcept {
   const size_t last = path.rfind(kPathDelimiter);
   return last == std::string_view::npos ? std::string_view() : path.substr(0, last);
@@ -287,6 +283,31 @@ struct alignas(64) Shard {
 
 using detail::TreeNode;
 
+namespace {
+
+// Whether the children of `parent` have a value above them.
+bool values_above_children(const TreeNode* parent) noexcept {
+  return parent->entry->has_value || parent->entry->under_value;
+}
+
+// Recomputes under_value below a node whose own value came or went.
+void refresh_under_value(TreeNode* node) noexcept {
+  std::vector<TreeNode*> pending{node};
+  while (!pending.empty()) {
+    TreeNode* parent = pending.back();
+    pending.pop_back();
+    const bool above = values_above_children(parent);
+    for (TreeNode* child = parent->first_child; child != nullptr; child = child->next_sibling) {
+      if (child->entry->under_value != above) {
+        child->entry->under_value = above;
+        pending.push_back(child);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 Store::Store(const StoreConfig& config)
     : shards_(new Shard[size_t{1} << config.shard_bits]),
       shard_bits_(config.shard_bits),
@@ -306,11 +327,12 @@ Store::Shard& Store::shard_for(uint64_t first_token_hash) const noexcept {
                                   : static_cast<size_t>(first_token_hash >> (64 - shard_bits_))];
 }
 
-Store::Shard& Store::shard_for_path(std::string_view path, uint64_t path_hash) const noexcept {
+Store::Shard& Store::shard_for_path(std::string_view path, const PathHash& hashed) const noexcept {
   // The one place that decides placement: by the first token, so that a
   // subtree shares its root's shard. A flat key is its own first token.
-  const std::string_view first = first_token(path);
-  return shard_for(first.size() == path.size() ? path_hash : hash_key(first));
+  return shard_for(hashed.first_token_size == path.size()
+                       ? hashed.hash
+                       : hash_key(path.substr(0, hashed.first_token_size)));
 }
 
 bool Store::is_live(const Item& item, uint32_t now) const noexcept {
@@ -413,10 +435,13 @@ Item* Store::find_live(Shard& shard, std::string_view path, uint64_t hash, uint3
   // The highest dead value on the way from the root decides: everything
   // under it is gone. Flat keys have no ancestors and skip the walk.
   Item* dead = entry->has_value && !is_live(*entry, now) ? entry : nullptr;
-  if (entry->node != nullptr) {
+  if (entry->under_value) {
     for (TreeNode* up = entry->node->parent; up != nullptr; up = up->parent) {
       if (up->entry->has_value && !is_live(*up->entry, now)) {
         dead = up->entry;
+      }
+      if (!up->entry->under_value) {
+        break;  // no values further up
       }
     }
   }
@@ -462,19 +487,22 @@ TreeNode* Store::ensure_node(Shard& shard, std::string_view path, uint32_t now) 
     Item::release(placeholder);
     return nullptr;
   }
+  placeholder->under_value = parent != nullptr && values_above_children(parent);
   shard.insert(shard.find_slot(path, hash), placeholder);
   return placeholder->node;
 }
 
 bool Store::link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
                      uint32_t now) {
-  const size_t depth = path_depth(path);
-  if (depth > 1) {
+  // memchr first: flat keys, the common case, skip counting tokens.
+  if (path.find(kPathDelimiter) != std::string_view::npos) {
+    const size_t depth = path_depth(path);
     TreeNode* parent = ensure_node(shard, parent_path(path), now);
     fresh->node = parent == nullptr ? nullptr : shard.new_node(fresh, parent, depth);
     if (fresh->node == nullptr) {
       return false;
     }
+    fresh->under_value = values_above_children(parent);
   }
   shard.insert(shard.find_slot(path, hash), fresh);
   return true;
@@ -483,12 +511,17 @@ bool Store::link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t 
 void Store::replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash) {
   shard.take_out(old);
   fresh->node = old->node;
+  fresh->under_value = old->under_value;
   old->node = nullptr;
-  if (fresh->node != nullptr) {
-    fresh->node->entry = fresh;
-  }
+  const bool value_came_or_went = old->has_value != fresh->has_value;
   Item::release(old);
   shard.insert(shard.find_slot(fresh->key(), hash), fresh);
+  if (fresh->node != nullptr) {
+    fresh->node->entry = fresh;
+    if (value_came_or_went) {
+      refresh_under_value(fresh->node);
+    }
+  }
 }
 
 bool Store::prune(Shard& shard, Item* entry, uint32_t now) {
@@ -522,13 +555,13 @@ bool Store::prune_root(Shard& shard, Item* entry, uint32_t now) {
   return false;
 }
 
-Store::Lookup Store::lookup(std::string_view path, uint32_t now) {
+template <typename Fn>
+auto Store::with_node(std::string_view path, uint32_t now, Fn&& fn) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
-  std::unique_lock lock(shard.mu);
-  Item* entry = find_live(shard, path, hash, now);
-  return {shard, std::move(lock), hash, entry};
+  const PathHash hashed = hash_path(path, kPathDelimiter);
+  Shard& shard = shard_for_path(path, hashed);
+  std::lock_guard lock(shard.mu);
+  return fn(shard, hashed.hash, find_live(shard, path, hashed.hash, now));
 }
 
 ItemRef Store::get(std::string_view path, uint32_t now) {
@@ -536,17 +569,18 @@ ItemRef Store::get(std::string_view path, uint32_t now) {
 }
 
 ItemRef Store::get_and_touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  auto [shard, lock, hash, item] = lookup(path, now);
-  if (item == nullptr || !item->has_value) {
-    return {};
-  }
-  if (deadline != UINT32_MAX) {
-    item->deadline = deadline;
-  }
-  item->fetched = true;
-  shard.bump(item, now);
-  Item::retain(item);
-  return ItemRef(item);
+  return with_node(path, now, [&](Shard& shard, uint64_t, Item* item) -> ItemRef {
+    if (item == nullptr || !item->has_value) {
+      return {};
+    }
+    if (deadline != UINT32_MAX) {
+      item->deadline = deadline;
+    }
+    item->fetched = true;
+    shard.bump(item, now);
+    Item::retain(item);
+    return ItemRef(item);
+  });
 }
 
 StoreStatus Store::set(std::string_view path, std::string_view value, uint32_t flags,
@@ -580,8 +614,9 @@ StoreStatus Store::cas(std::string_view path, std::string_view value, uint32_t f
 StoreStatus Store::store(Mode mode, std::string_view path, std::string_view value, uint32_t flags,
                          uint32_t deadline, uint64_t expected_cas, uint32_t now) {
   apply_pending_flush(now);
-  const uint64_t hash = hash_key(path);
-  Shard& shard = shard_for_path(path, hash);
+  const PathHash hashed = hash_path(path, kPathDelimiter);
+  const uint64_t hash = hashed.hash;
+  Shard& shard = shard_for_path(path, hashed);
   const bool concatenate = mode == Mode::kAppend || mode == Mode::kPrepend;
 
   // Room is made before taking the shard lock (eviction locks other shards).
@@ -684,79 +719,83 @@ StoreStatus Store::decr(std::string_view path, uint64_t delta, uint32_t now, uin
 
 StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t delta, uint32_t now,
                               uint64_t& result) {
-  auto [shard, lock, hash, old] = lookup(path, now);
-  if (old == nullptr || !old->has_value) {
-    return StoreStatus::kNotFound;
-  }
-  uint64_t value = 0;
-  if (!parse_stored_number(old->value(), value)) {
-    return StoreStatus::kNonNumeric;
-  }
-  if (increment) {
-    value += delta;  // wraps at 2^64
-  } else {
-    value = delta > value ? 0 : value - delta;
-  }
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-  const auto length = static_cast<size_t>(end - digits);
-  // A fresh item: readers may hold references to the old one.
-  Item* fresh = Item::create(path, length);
-  if (fresh == nullptr) {
-    return StoreStatus::kNoMemory;
-  }
-  std::memcpy(fresh->value_data(), digits, length);
-  fresh->flags = old->flags;
-  fresh->deadline = old->deadline;
-  fresh->fetched = old->fetched;
-  fresh->cas = next_cas();
-  fresh->last_access = now;
-  replace_entry(shard, old, fresh, hash);
-  --shard.total_items;  // an update in place for memcached, not a new item
-  result = value;
-  return StoreStatus::kOk;
+  return with_node(path, now, [&](Shard& shard, uint64_t hash, Item* old) -> StoreStatus {
+    if (old == nullptr || !old->has_value) {
+      return StoreStatus::kNotFound;
+    }
+    uint64_t value = 0;
+    if (!parse_stored_number(old->value(), value)) {
+      return StoreStatus::kNonNumeric;
+    }
+    if (increment) {
+      value += delta;  // wraps at 2^64
+    } else {
+      value = delta > value ? 0 : value - delta;
+    }
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    const auto length = static_cast<size_t>(end - digits);
+    // A fresh item: readers may hold references to the old one.
+    Item* fresh = Item::create(path, length);
+    if (fresh == nullptr) {
+      return StoreStatus::kNoMemory;
+    }
+    std::memcpy(fresh->value_data(), digits, length);
+    fresh->flags = old->flags;
+    fresh->deadline = old->deadline;
+    fresh->fetched = old->fetched;
+    fresh->cas = next_cas();
+    fresh->last_access = now;
+    replace_entry(shard, old, fresh, hash);
+    --shard.total_items;  // an update in place for memcached, not a new item
+    result = value;
+    return StoreStatus::kOk;
+  });
 }
 
 StoreStatus Store::touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  auto [shard, lock, hash, item] = lookup(path, now);
-  if (item == nullptr || !item->has_value) {
-    return StoreStatus::kNotFound;
-  }
-  item->deadline = deadline;
-  shard.bump(item, now);
-  return StoreStatus::kOk;
+  return with_node(path, now, [&](Shard& shard, uint64_t, Item* item) -> StoreStatus {
+    if (item == nullptr || !item->has_value) {
+      return StoreStatus::kNotFound;
+    }
+    item->deadline = deadline;
+    shard.bump(item, now);
+    return StoreStatus::kOk;
+  });
 }
 
 StoreStatus Store::remove(std::string_view path, uint32_t now) {
-  auto [shard, lock, hash, entry] = lookup(path, now);
-  // A value-less node whose descendants all expired no longer exists.
-  if (entry == nullptr || !prune_root(shard, entry, now)) {
-    return StoreStatus::kNotFound;
-  }
-  if (entry->node != nullptr && entry->node->child_count > 0) {
-    ++shard.subtree_deletes;
-  }
-  remove_node(shard, entry);
-  return StoreStatus::kOk;
+  return with_node(path, now, [&](Shard& shard, uint64_t, Item* entry) -> StoreStatus {
+    // A value-less node whose descendants all expired no longer exists.
+    if (entry == nullptr || !prune_root(shard, entry, now)) {
+      return StoreStatus::kNotFound;
+    }
+    if (entry->node != nullptr && entry->node->child_count > 0) {
+      ++shard.subtree_deletes;
+    }
+    remove_node(shard, entry);
+    return StoreStatus::kOk;
+  });
 }
 
 void Store::discard_value(std::string_view path, uint32_t now) {
-  auto [shard, lock, hash, entry] = lookup(path, now);
-  if (entry == nullptr || !entry->has_value) {
-    return;
-  }
-  if (entry->node == nullptr || entry->node->child_count == 0) {
-    remove_node(shard, entry);
-    return;
-  }
-  // Children stay: the node lives on without a value.
-  Item* placeholder = Item::create(path, 0);
-  if (placeholder == nullptr) {
-    return;  // out of memory: keep the old value rather than lose the subtree
-  }
-  placeholder->has_value = false;
-  placeholder->cas = entry->cas;
-  replace_entry(shard, entry, placeholder, hash);
+  return with_node(path, now, [&](Shard& shard, uint64_t hash, Item* entry) -> void {
+    if (entry == nullptr || !entry->has_value) {
+      return;
+    }
+    if (entry->node == nullptr || entry->node->child_count == 0) {
+      remove_node(shard, entry);
+      return;
+    }
+    // Children stay: the node lives on without a value.
+    Item* placeholder = Item::create(path, 0);
+    if (placeholder == nullptr) {
+      return;  // out of memory: keep the old value rather than lose the subtree
+    }
+    placeholder->has_value = false;
+    placeholder->cas = entry->cas;
+    replace_entry(shard, entry, placeholder, hash);
+  });
 }
 
 StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t limit,
@@ -766,17 +805,22 @@ StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t lim
     apply_pending_flush(now);
     list_top_level(now, out);
   } else {
-    auto [shard, lock, hash, entry] = lookup(path, now);
-    if (entry == nullptr || !prune_root(shard, entry, now)) {
-      return StoreStatus::kNotFound;
-    }
-    if (entry->node != nullptr && entry->node->child_count > limit) {
-      return StoreStatus::kTooLarge;
-    }
-    for (TreeNode* child = entry->node != nullptr ? entry->node->first_child : nullptr;
-         child != nullptr; child = child->next_sibling) {
-      Item::retain(child->entry);
-      out.emplace_back(child->entry);
+    const StoreStatus found = with_node(path, now, [&](Shard& shard, uint64_t, Item* entry) {
+      if (entry == nullptr || !prune_root(shard, entry, now)) {
+        return StoreStatus::kNotFound;
+      }
+      if (entry->node != nullptr && entry->node->child_count > limit) {
+        return StoreStatus::kTooLarge;
+      }
+      for (TreeNode* child = entry->node != nullptr ? entry->node->first_child : nullptr;
+           child != nullptr; child = child->next_sibling) {
+        Item::retain(child->entry);
+        out.emplace_back(child->entry);
+      }
+      return StoreStatus::kOk;
+    });
+    if (found != StoreStatus::kOk) {
+      return found;
     }
   }
   if (out.size() > limit) {
@@ -813,38 +857,39 @@ void Store::list_top_level(uint32_t now, std::vector<ItemRef>& out) {
 StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t limit,
                                    std::vector<ItemRef>& out) {
   out.clear();
-  auto [shard, lock, hash, root] = lookup(path, now);
-  if (root == nullptr || !prune_root(shard, root, now)) {
-    return StoreStatus::kNotFound;
-  }
-  // Depth-first, parents before children, siblings in bytewise order.
-  std::vector<Item*> pending{root};
-  std::vector<Item*> siblings;
-  while (!pending.empty()) {
-    Item* entry = pending.back();
-    pending.pop_back();
-    if (entry->has_value) {
-      if (out.size() == limit) {
-        out.clear();
-        return StoreStatus::kTooLarge;
+  return with_node(path, now, [&](Shard& shard, uint64_t, Item* root) -> StoreStatus {
+    if (root == nullptr || !prune_root(shard, root, now)) {
+      return StoreStatus::kNotFound;
+    }
+    // Depth-first, parents before children, siblings in bytewise order.
+    std::vector<Item*> pending{root};
+    std::vector<Item*> siblings;
+    while (!pending.empty()) {
+      Item* entry = pending.back();
+      pending.pop_back();
+      if (entry->has_value) {
+        if (out.size() == limit) {
+          out.clear();
+          return StoreStatus::kTooLarge;
+        }
+        Item::retain(entry);
+        out.emplace_back(entry);
       }
-      Item::retain(entry);
-      out.emplace_back(entry);
+      if (entry->node == nullptr) {
+        continue;
+      }
+      siblings.clear();
+      for (TreeNode* child = entry->node->first_child; child != nullptr;
+           child = child->next_sibling) {
+        siblings.push_back(child->entry);
+      }
+      // Pushed in reverse so that the smallest name is visited first.
+      std::sort(siblings.begin(), siblings.end(),
+                [](const Item* a, const Item* b) { return a->key() > b->key(); });
+      pending.insert(pending.end(), siblings.begin(), siblings.end());
     }
-    if (entry->node == nullptr) {
-      continue;
-    }
-    siblings.clear();
-    for (TreeNode* child = entry->node->first_child; child != nullptr;
-         child = child->next_sibling) {
-      siblings.push_back(child->entry);
-    }
-    // Pushed in reverse so that the smallest name is visited first.
-    std::sort(siblings.begin(), siblings.end(),
-              [](const Item* a, const Item* b) { return a->key() > b->key(); });
-    pending.insert(pending.end(), siblings.begin(), siblings.end());
-  }
-  return StoreStatus::kOk;
+    return StoreStatus::kOk;
+  });
 }
 
 void Store::set_memory_limit(size_t bytes) {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/hash.h"
 #include "storage/item.h"
 
 namespace treecached::storage {
@@ -157,7 +158,7 @@ class Store {
   void list_top_level(uint32_t now, std::vector<ItemRef>& out);
 
   [[nodiscard]] Shard& shard_for(uint64_t first_token_hash) const noexcept;
-  [[nodiscard]] Shard& shard_for_path(std::string_view path, uint64_t path_hash) const noexcept;
+  [[nodiscard]] Shard& shard_for_path(std::string_view path, const PathHash& hashed) const noexcept;
   [[nodiscard]] bool is_live(const Item& item, uint32_t now) const noexcept;
   void apply_pending_flush(uint32_t now) noexcept;
   void flush_now() noexcept;
@@ -165,14 +166,10 @@ class Store {
   bool make_room(size_t bytes);
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
 
-  // A path's shard, locked, and the live node found there (or nullptr).
-  struct Lookup {
-    Shard& shard;
-    std::unique_lock<std::mutex> lock;
-    uint64_t hash;
-    Item* entry;
-  };
-  Lookup lookup(std::string_view path, uint32_t now);
+  // Locks the path's shard and returns fn(shard, path hash, node), where
+  // node is the live node at `path` or nullptr (see find_live).
+  template <typename Fn>
+  auto with_node(std::string_view path, uint32_t now, Fn&& fn);
 
   // The helpers below run with the shard's mutex held.
 

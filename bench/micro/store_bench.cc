@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/store.h"
@@ -24,26 +25,43 @@ constexpr uint32_t kNow = 1'700'000'000;
 constexpr size_t kItems = 200'000;
 const std::string kValue(32, 'v');
 
-// 16-byte flat keys, as in memcached benchmarks.
-std::vector<std::string> flat_keys() {
-  std::vector<std::string> keys;
-  keys.reserve(kItems);
-  for (size_t i = 0; i < kItems; ++i) {
-    std::string key = "key:" + std::to_string(100000000000 + i);
-    keys.push_back(key.substr(0, 16));
+// Keys packed in one buffer, so that the benchmark's own reads of them stay
+// cheap and the store's lookups dominate.
+struct KeySet {
+  std::string bytes;
+  std::vector<std::string_view> keys;
+
+  explicit KeySet(const std::vector<std::string>& list) {
+    for (const std::string& key : list) {
+      bytes += key;
+    }
+    size_t at = 0;
+    for (const std::string& key : list) {
+      keys.emplace_back(bytes.data() + at, key.size());
+      at += key.size();
+    }
   }
-  return keys;
+};
+
+// 16-byte flat keys, as in memcached benchmarks.
+KeySet flat_keys() {
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < kItems; ++i) {
+    keys.push_back(("key:" + std::to_string(100000000000 + i)).substr(0, 16));
+  }
+  return KeySet(keys);
 }
 
-// Depth-4 paths such as "reg s3 u17 k1234": many parents, small fan-out.
-std::vector<std::string> nested_keys() {
+// Depth-4 paths such as "r12 s3 u17 k1234". With `roots` top-level names the
+// paths spread over up to that many shards; with one root they all share a
+// shard, as a single subtree must.
+KeySet nested_keys(size_t roots) {
   std::vector<std::string> keys;
-  keys.reserve(kItems);
   for (size_t i = 0; i < kItems; ++i) {
-    keys.push_back("reg s" + std::to_string(i % 16) + " u" + std::to_string(i / 16 % 256) + " k" +
-                   std::to_string(i));
+    keys.push_back("r" + std::to_string(i % roots) + " s" + std::to_string(i / roots % 16) + " u" +
+                   std::to_string(i / roots / 16 % 64) + " k" + std::to_string(i));
   }
-  return keys;
+  return KeySet(keys);
 }
 
 // Visit keys in a shuffled order so caches see a realistic spread.
@@ -63,56 +81,64 @@ StoreConfig big_store() {
 }
 
 // One loaded store per key set, built once and shared by every run.
-Store& loaded_store(const std::vector<std::string>& keys) {
+Store& loaded_store(const KeySet& keys) {
   auto* store = new Store(big_store());
-  for (const std::string& key : keys) {
+  for (const std::string_view key : keys.keys) {
     benchmark::DoNotOptimize(store->set(key, kValue, 0, 0, kNow));
   }
   return *store;
 }
 
-void run_gets(benchmark::State& state, Store& store, const std::vector<std::string>& keys) {
+void run_gets(benchmark::State& state, Store& store, const KeySet& keys) {
   static const std::vector<uint32_t> order = access_order();
   size_t next = static_cast<size_t>(state.thread_index()) * 7919;
   for (auto _ : state) {
-    auto item = store.get(keys[order[next++ % kItems]], kNow);
+    auto item = store.get(keys.keys[order[next++ % kItems]], kNow);
     benchmark::DoNotOptimize(item);
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 void BM_Store_GetFlat(benchmark::State& state) {
-  static const std::vector<std::string> keys = flat_keys();
+  static const KeySet keys = flat_keys();
   static Store& store = loaded_store(keys);
   run_gets(state, store, keys);
 }
 BENCHMARK(BM_Store_GetFlat)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_Store_GetNested4(benchmark::State& state) {
-  static const std::vector<std::string> keys = nested_keys();
+  static const KeySet keys = nested_keys(4096);
   static Store& store = loaded_store(keys);
   run_gets(state, store, keys);
 }
 BENCHMARK(BM_Store_GetNested4)->Threads(1)->Threads(2)->UseRealTime();
 
-void run_sets(benchmark::State& state, const std::vector<std::string>& keys) {
+// Every path under one root: one shard, one lock, for two threads too.
+void BM_Store_GetNested4OneRoot(benchmark::State& state) {
+  static const KeySet keys = nested_keys(1);
+  static Store& store = loaded_store(keys);
+  run_gets(state, store, keys);
+}
+BENCHMARK(BM_Store_GetNested4OneRoot)->Threads(1)->Threads(2)->UseRealTime();
+
+void run_sets(benchmark::State& state, const KeySet& keys) {
   Store store(big_store());
   const std::vector<uint32_t> order = access_order();
   size_t next = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(store.set(keys[order[next++ % kItems]], kValue, 0, 0, kNow));
+    benchmark::DoNotOptimize(store.set(keys.keys[order[next++ % kItems]], kValue, 0, 0, kNow));
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 void BM_Store_SetFlat(benchmark::State& state) {
-  static const std::vector<std::string> keys = flat_keys();
+  static const KeySet keys = flat_keys();
   run_sets(state, keys);
 }
 BENCHMARK(BM_Store_SetFlat);
 
 void BM_Store_SetNested4(benchmark::State& state) {
-  static const std::vector<std::string> keys = nested_keys();
+  static const KeySet keys = nested_keys(4096);
   run_sets(state, keys);
 }
 BENCHMARK(BM_Store_SetNested4);

@@ -579,6 +579,41 @@ TEST(TreeTest, ExpiryOfParentTakesSubtree) {
   EXPECT_EQ(store.tree_stats().max_depth, 2U);
 }
 
+// Lookups check ancestors only below a value; these move values in and out
+// above existing descendants.
+TEST(TreeTest, ValueGivenLaterToAnAncestorStillBoundsDescendants) {
+  Store store(config());
+  ASSERT_EQ(store.set("h a b c", "deep", 0, kNever, kNow), StoreStatus::kStored);
+  // "h" and "h a" were value-less; "h" now gets a value that expires.
+  ASSERT_EQ(store.set("h", "top", 0, kNow + 5, kNow), StoreStatus::kStored);
+  EXPECT_EQ(value_of(store, "h a b c", kNow + 4), "deep");
+  EXPECT_EQ(value_of(store, "h a b c", kNow + 5), kMiss);
+  EXPECT_EQ(store.tree_stats().nodes, 0U);
+}
+
+TEST(TreeTest, DescendantsCreatedUnderAValueAreBoundByIt) {
+  Store store(config());
+  ASSERT_EQ(store.set("m", "top", 0, kNow + 5, kNow), StoreStatus::kStored);
+  // New value-less levels between the value and the leaf.
+  ASSERT_EQ(store.set("m x y z", "leaf", 0, kNever, kNow), StoreStatus::kStored);
+  EXPECT_EQ(value_of(store, "m x y z", kNow + 5), kMiss);
+}
+
+TEST(TreeTest, AncestorThatLosesItsValueNoLongerBoundsDescendants) {
+  Store store(config(4096, 0));
+  ASSERT_EQ(store.set("k", "top", 0, kNow + 5, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("k a b", "leaf", 0, kNever, kNow), StoreStatus::kStored);
+  // A set that cannot be stored drops k's value but keeps its subtree.
+  EXPECT_EQ(store.set("k", std::string(8192, 'b'), 0, kNever, kNow), StoreStatus::kTooLarge);
+  EXPECT_EQ(value_of(store, "k"), kMiss);
+  // Its old deadline passes: nothing above the leaf holds a value any more.
+  EXPECT_EQ(value_of(store, "k a b", kNow + 10), "leaf");
+  // A new value with a deadline binds the leaf again.
+  ASSERT_EQ(store.set("k", "again", 0, kNow + 20, kNow + 10), StoreStatus::kStored);
+  EXPECT_EQ(value_of(store, "k a b", kNow + 19), "leaf");
+  EXPECT_EQ(value_of(store, "k a b", kNow + 20), kMiss);
+}
+
 TEST(TreeTest, ExpiryNoticedByListingsAndValueOps) {
   // Each access below meets the dead parent first: the subtree must be gone
   // whichever operation notices it.
