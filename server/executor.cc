@@ -524,9 +524,11 @@ void Executor::general_stats(OutputBuffer& out, uint32_t now) {
   protocol::append_stat(out, "evicted_active", zero);
   protocol::append_stat(out, "evictions", store.evictions);
   protocol::append_stat(out, "reclaimed", store.reclaimed);
-  for (const char* name :
-       {"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked", "moves_to_cold",
-        "moves_to_warm", "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"}) {
+  // The background sweep plays the part of memcached's LRU crawler.
+  protocol::append_stat(out, "crawler_reclaimed", store.sweep_reclaimed);
+  protocol::append_stat(out, "crawler_items_checked", store.sweep_checked);
+  for (const char* name : {"lrutail_reflocked", "moves_to_cold", "moves_to_warm",
+                           "moves_within_lru", "direct_reclaims", "lru_bumps_dropped"}) {
     protocol::append_stat(out, name, zero);
   }
 }

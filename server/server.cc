@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 
@@ -16,6 +17,12 @@
 
 namespace treecached::server {
 namespace {
+
+// Every 100 ms the sweep visits 64 hash buckets of each shard: a few
+// microseconds under each shard lock, and a full pass over a million items
+// in well under a minute.
+constexpr suseconds_t kSweepIntervalMicros = 100'000;
+constexpr size_t kSweepBucketsPerTick = 64;
 
 storage::StoreConfig store_config(const Config& config) {
   storage::StoreConfig store;
@@ -61,7 +68,7 @@ Server::~Server() {
   if (listener_ != nullptr) {
     evconnlistener_free(listener_);
   }
-  for (event* e : {stop_event_, sigint_event_, sigterm_event_}) {
+  for (event* e : {stop_event_, sigint_event_, sigterm_event_, sweep_event_}) {
     if (e != nullptr) {
       event_free(e);
     }
@@ -110,6 +117,12 @@ void Server::run() {
       event_add(sigint_event_, nullptr) != 0 || event_add(sigterm_event_, nullptr) != 0) {
     throw std::runtime_error("cannot install signal handlers");
   }
+  // The background sweep runs on this thread, which otherwise only accepts.
+  sweep_event_ = event_new(base_, -1, EV_PERSIST, &Server::on_sweep, this);
+  const timeval sweep_interval = {0, kSweepIntervalMicros};
+  if (sweep_event_ == nullptr || event_add(sweep_event_, &sweep_interval) != 0) {
+    throw std::runtime_error("cannot start the expiry sweep");
+  }
   listen();
   for (auto& worker : workers_) {
     worker->start();
@@ -127,6 +140,11 @@ void Server::request_shutdown() { event_active(stop_event_, EV_READ, 0); }
 
 void Server::on_stop(evutil_socket_t, short, void* self) noexcept {
   event_base_loopexit(static_cast<Server*>(self)->base_, nullptr);
+}
+
+void Server::on_sweep(evutil_socket_t, short, void* self) noexcept {
+  static_cast<Server*>(self)->store_.sweep(static_cast<uint32_t>(std::time(nullptr)),
+                                           kSweepBucketsPerTick);
 }
 
 void Server::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* self) noexcept {

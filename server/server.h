@@ -31,6 +31,7 @@ class Server {
   static void on_accept(evconnlistener* listener, evutil_socket_t fd, sockaddr* address, int length,
                         void* self) noexcept;
   static void on_stop(evutil_socket_t, short, void* self) noexcept;
+  static void on_sweep(evutil_socket_t, short, void* self) noexcept;
   void accept_connection(evutil_socket_t fd);
   void listen();
 
@@ -44,6 +45,7 @@ class Server {
   event* stop_event_ = nullptr;
   event* sigint_event_ = nullptr;
   event* sigterm_event_ = nullptr;
+  event* sweep_event_ = nullptr;
 };
 
 }  // namespace treecached::server

@@ -121,6 +121,9 @@ struct alignas(64) Shard {
   uint64_t reclaimed = 0;
   uint64_t get_expired = 0;
   uint64_t get_flushed = 0;
+  uint64_t sweep_reclaimed = 0;
+  uint64_t sweep_checked = 0;
+  size_t sweep_cursor = 0;  // next bucket the background sweep visits
   uint64_t subtree_deletes = 0;
   std::array<uint64_t, kTrackedDepths> depth_counts{};  // entries per depth
 
@@ -892,6 +895,35 @@ StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t l
   });
 }
 
+void Store::sweep(uint32_t now, size_t buckets) {
+  apply_pending_flush(now);
+  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    for (size_t visited = 0; visited < buckets && visited < shard.buckets.size(); ++visited) {
+      const size_t bucket = shard.sweep_cursor++ & (shard.buckets.size() - 1);
+      // Removing a node may take other nodes of this chain with it (its
+      // subtree), so the chain is scanned again after each removal.
+      for (bool removed = true; removed;) {
+        removed = false;
+        for (Item* entry = shard.buckets[bucket]; entry != nullptr; entry = entry->hash_next) {
+          ++shard.sweep_checked;
+          if (entry->has_value && !is_live(*entry, now)) {
+            ++shard.reclaimed;
+            ++shard.sweep_reclaimed;
+            if (!entry->fetched) {
+              ++shard.expired_unfetched;
+            }
+            remove_node(shard, entry);
+            removed = true;
+            break;
+          }
+        }
+      }
+    }
+  }
+}
+
 void Store::set_memory_limit(size_t bytes) {
   memory_limit_.store(bytes, std::memory_order_relaxed);
 }
@@ -910,6 +942,8 @@ StoreStats Store::stats() const {
     total.reclaimed += shard.reclaimed;
     total.get_expired += shard.get_expired;
     total.get_flushed += shard.get_flushed;
+    total.sweep_reclaimed += shard.sweep_reclaimed;
+    total.sweep_checked += shard.sweep_checked;
     total.hash_buckets += shard.buckets.size();
   }
   total.limit_maxbytes = memory_limit();
@@ -945,6 +979,8 @@ void Store::reset_stats() {
     shard.reclaimed = 0;
     shard.get_expired = 0;
     shard.get_flushed = 0;
+    shard.sweep_reclaimed = 0;
+    shard.sweep_checked = 0;
     shard.subtree_deletes = 0;
   }
 }

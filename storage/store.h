@@ -57,6 +57,8 @@ struct StoreStats {
   uint64_t reclaimed = 0;
   uint64_t get_expired = 0;
   uint64_t get_flushed = 0;
+  uint64_t sweep_reclaimed = 0;  // dead values the background sweep removed
+  uint64_t sweep_checked = 0;    // nodes the background sweep looked at
   uint64_t limit_maxbytes = 0;
   uint64_t hash_buckets = 0;
 };
@@ -141,6 +143,12 @@ class Store {
   [[nodiscard]] size_t memory_limit() const noexcept {
     return memory_limit_.load(std::memory_order_relaxed);
   }
+
+  // One step of the background sweep: looks at the next `buckets` hash
+  // buckets of every shard and removes the values that expired or were
+  // flushed (with their subtrees), so their memory comes back without a read.
+  // Each shard is locked only for its own step.
+  void sweep(uint32_t now, size_t buckets);
 
   [[nodiscard]] StoreStats stats() const;
   [[nodiscard]] TreeStats tree_stats() const;

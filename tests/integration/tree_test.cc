@@ -313,3 +313,32 @@ TEST_F(TreeTest, SubtreeDeleteIsAtomicUnderConcurrentWrites) {
 
 }  // namespace
 }  // namespace treecached::testing
+
+namespace treecached::testing {
+namespace {
+
+// Expired values, and what hangs under them, leave memory without any read.
+TEST(SweepOverTcp, ExpiredItemsAreReclaimedWithoutAccess) {
+  TestServer server;
+  ASSERT_TRUE(server.ok()) << server.error();
+  if (server.external()) {
+    GTEST_SKIP() << "needs its own server";
+  }
+  Client c(server);
+  ASSERT_TRUE(
+      c.expect_reply("set a 0 1 1\r\nx\r\nset call 0 1 1\r\nc\r\nset call leg 0 0 1\r\nl\r\n"
+                     "set keep 0 0 1\r\nk\r\n",
+                     "STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  c.send("stats\r\n");
+  const std::string stats = c.read_until("END\r\n");
+  EXPECT_NE(stats.find("STAT curr_items 1\r\n"), std::string::npos) << printable(stats, 4000);
+  EXPECT_NE(stats.find("STAT crawler_reclaimed 2\r\n"), std::string::npos)
+      << printable(stats, 4000);
+  EXPECT_TRUE(c.expect_reply("stats tree\r\n",
+                             "STAT nodes 1\r\nSTAT value_nodes 1\r\nSTAT max_depth 1\r\n"
+                             "STAT subtree_deletes 0\r\nEND\r\n"));
+}
+
+}  // namespace
+}  // namespace treecached::testing

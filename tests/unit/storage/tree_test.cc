@@ -1185,3 +1185,56 @@ TEST(TreeConcurrencyTest, RemoveSubtreeWhileWriting) {
 
 }  // namespace
 }  // namespace treecached::storage
+
+namespace treecached::storage {
+namespace {
+
+// The background sweep (SPEC.md section 3): dead values go without a read.
+TEST(SweepTest, ReclaimsExpiredAndFlushedValuesWithTheirSubtrees) {
+  Store store(config());
+  ASSERT_EQ(store.set("flat", "x", 0, kNow + 1, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("keep", "y", 0, kNever, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("call", "c", 0, kNow + 1, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("call leg a", "l", 0, kNever, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("reg s1 e1", "r", 0, kNow + 1, kNow), StoreStatus::kStored);
+  const uint64_t live_bytes = item_bytes("keep", "y");  // what should remain once the dead are gone
+
+  // Before the deadline the sweep removes nothing.
+  store.sweep(kNow, SIZE_MAX);
+  EXPECT_EQ(store.stats().curr_items, 5U);
+  EXPECT_EQ(store.stats().sweep_reclaimed, 0U);
+  EXPECT_GT(store.stats().sweep_checked, 0U);
+
+  // After it, one full pass reclaims every dead value and what hung under it
+  // (the leg under the call, the value-less "reg" and "reg s1").
+  store.sweep(kNow + 1, SIZE_MAX);
+  const StoreStats s = store.stats();
+  EXPECT_EQ(s.curr_items, 1U);
+  EXPECT_EQ(s.sweep_reclaimed, 3U);  // flat, call, reg s1 e1
+  EXPECT_EQ(s.bytes, live_bytes);
+  EXPECT_EQ(store.tree_stats().nodes, 1U);
+  EXPECT_EQ(value_of(store, "keep", kNow + 1), "y");
+
+  // Flushed values are dead too.
+  store.flush_all(kNow + 1, kNow + 1);
+  store.sweep(kNow + 1, SIZE_MAX);
+  EXPECT_EQ(store.stats().curr_items, 0U);
+  EXPECT_EQ(store.stats().bytes, 0U);
+}
+
+TEST(SweepTest, SmallStepsCoverEveryBucket) {
+  Store store(config(64 * 1024 * 1024, 2));
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(store.set("k" + std::to_string(i), "v", 0, kNow + 1, kNow), StoreStatus::kStored);
+  }
+  const uint64_t buckets = store.stats().hash_buckets;  // summed over the 4 shards
+  // Each call visits 8 buckets per shard: buckets / 4 / 8 calls make a pass.
+  for (uint64_t step = 0; step < buckets / 4 / 8; ++step) {
+    store.sweep(kNow + 1, 8);
+  }
+  EXPECT_EQ(store.stats().curr_items, 0U);
+  EXPECT_EQ(store.stats().sweep_reclaimed, 2000U);
+}
+
+}  // namespace
+}  // namespace treecached::storage
