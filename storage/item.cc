@@ -7,7 +7,7 @@
 namespace treecached::storage {
 
 Item* Item::create(std::string_view key, size_t value_size) noexcept {
-  void* memory = std::malloc(total_size_for(key.size(), value_size));
+  void* memory = std::malloc(sizeof(Item) + key.size() + value_size);
   if (memory == nullptr) {
     return nullptr;
   }

@@ -47,11 +47,19 @@ struct Item {
   [[nodiscard]] std::string_view value() const noexcept {
     return {key_data() + key_size, value_size};
   }
-  // Bytes charged against the memory limit for this item.
-  [[nodiscard]] size_t total_size() const noexcept { return sizeof(Item) + key_size + value_size; }
+  // Bytes charged against the memory limit for this item: what the
+  // allocator really takes for it, so that the limit holds for the process.
+  [[nodiscard]] size_t total_size() const noexcept { return total_size_for(key_size, value_size); }
 
   [[nodiscard]] static size_t total_size_for(size_t key_size, size_t value_size) noexcept {
-    return sizeof(Item) + key_size + value_size;
+    return allocation_size(sizeof(Item) + key_size + value_size);
+  }
+
+  // What glibc's malloc uses for a request: an 8-byte chunk header, rounded
+  // up to 16 bytes, at least 32.
+  [[nodiscard]] static constexpr size_t allocation_size(size_t request) noexcept {
+    const size_t chunk = (request + 8 + 15) & ~size_t{15};
+    return chunk < 32 ? 32 : chunk;
   }
 
   // Allocates an item with room for the key and `value_size` bytes of value;

@@ -233,12 +233,12 @@ struct alignas(64) Shard {
     if (parent != nullptr) {
       parent->attach_child(node);
     }
-    charge(sizeof(TreeNode));
+    charge(Item::allocation_size(sizeof(TreeNode)));
     return node;
   }
 
   void delete_node(TreeNode* node) noexcept {
-    refund(sizeof(TreeNode));
+    refund(Item::allocation_size(sizeof(TreeNode)));
     delete node;
   }
 
@@ -267,7 +267,15 @@ struct alignas(64) Shard {
     Item::release(entry);
   }
 
+  // Grown bucket arrays count against the memory limit (not in `bytes`,
+  // which is memcached's item total); the small initial ones are part of the
+  // server's fixed overhead.
+  void charge_table(size_t buckets_added) noexcept {
+    store_bytes->fetch_add(buckets_added * sizeof(Item*), std::memory_order_relaxed);
+  }
+
   void grow() {
+    charge_table(buckets.size());
     std::vector<Item*> bigger(buckets.size() * 2, nullptr);
     for (Item* head : buckets) {
       while (head != nullptr) {
