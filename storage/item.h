@@ -15,7 +15,7 @@ struct TreeNode;
 // value-less node that exists because it has children.
 //
 // The hash chain, LRU and tree links are guarded by the owning shard's mutex,
-// as are `deadline`, `last_access`, `fetched`, `under_value` and `node`. `refs` counts the shard's
+// as are `deadline`, `fetched`, `active`, `under_value` and `node`. `refs` counts the shard's
 // own reference (while linked) plus every ItemRef; the item is freed when it drops to zero. Key,
 // value, flags and cas never change after linking, so an ItemRef may read them without the lock.
 struct Item {
@@ -26,7 +26,6 @@ struct Item {
   uint32_t deadline = 0;  // unix seconds; 0 = never
   uint32_t flags = 0;
   uint32_t value_size = 0;
-  uint32_t last_access = 0;  // unix seconds of the last LRU bump
   // Tree links, for items that have children or a parent; null for a flat
   // key without children, so flat operations never touch the tree.
   detail::TreeNode* node = nullptr;
@@ -34,6 +33,10 @@ struct Item {
   uint16_t key_size = 0;
   bool has_value = true;  // false: a value-less node (never in the LRU); never changes
   uint8_t fetched : 1 = 0;
+  // Used since it last reached the LRU tail: eviction gives it a second
+  // chance (moves it to the head) instead of removing it. Setting a bit on
+  // every hit is cheaper than relinking the LRU list.
+  uint8_t active : 1 = 0;
   // Some ancestor holds a value, so its expiry can end this node: lookups
   // check the ancestors only when this is set.
   uint8_t under_value : 1 = 0;

@@ -11,9 +11,6 @@
 namespace treecached::storage {
 namespace {
 
-// An item is moved to the LRU head at most once per interval, so that hot
-// reads do not rewrite list links every time (memcached uses 60 s too).
-constexpr uint32_t kLruBumpInterval = 60;
 // Depths tracked for `stats tree`; deeper nodes count as this depth.
 constexpr size_t kTrackedDepths = 128;
 
@@ -104,7 +101,7 @@ struct TreeNode {
 
 struct alignas(64) Shard {
   // Guards every other field of the shard, and the links, deadline,
-  // last_access, fetched and node of the items linked in it.
+  // fetched, active, under_value and node of the items linked in it.
   std::mutex mu;
   std::atomic<size_t>* store_bytes = nullptr;  // the store-wide total to keep in step
   std::vector<Item*> buckets = std::vector<Item*>(64, nullptr);
@@ -168,13 +165,7 @@ struct alignas(64) Shard {
     item->lru_prev = item->lru_next = nullptr;
   }
 
-  void bump(Item* item, uint32_t now) noexcept {
-    if (now - item->last_access >= kLruBumpInterval && lru_head != item) {
-      lru_remove(item);
-      lru_push_front(item);
-      item->last_access = now;
-    }
-  }
+  static void mark_used(Item* item) noexcept { item->active = 1; }
 
   void charge(size_t amount) noexcept {
     bytes += amount;
@@ -401,8 +392,17 @@ bool Store::make_room(size_t bytes) {
     size_t freed = 0;
     {
       std::lock_guard lock(shard.mu);
+      size_t second_chances = 0;
       while (freed < share && shard.lru_tail != nullptr) {
         Item* victim = shard.lru_tail;
+        // Used since it was last here: back to the head, once per pass.
+        if (victim->active && second_chances < shard.value_count) {
+          victim->active = 0;
+          shard.lru_remove(victim);
+          shard.lru_push_front(victim);
+          ++second_chances;
+          continue;
+        }
         ++shard.evictions;
         if (!victim->fetched) {
           ++shard.evicted_unfetched;
@@ -580,7 +580,7 @@ ItemRef Store::get(std::string_view path, uint32_t now) {
 }
 
 ItemRef Store::get_and_touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  return with_node(path, now, [&](Shard& shard, uint64_t, Item* item) -> ItemRef {
+  return with_node(path, now, [&](Shard&, uint64_t, Item* item) -> ItemRef {
     if (item == nullptr || !item->has_value) {
       return {};
     }
@@ -588,7 +588,7 @@ ItemRef Store::get_and_touch(std::string_view path, uint32_t deadline, uint32_t 
       item->deadline = deadline;
     }
     item->fetched = true;
-    shard.bump(item, now);
+    Shard::mark_used(item);
     Item::retain(item);
     return ItemRef(item);
   });
@@ -666,7 +666,7 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
     case Mode::kAdd:
       if (has_value) {
         // A failed add still counts as a use of the existing item.
-        shard.bump(old, now);
+        Shard::mark_used(old);
         refused = StoreStatus::kNotStored;
       }
       break;
@@ -710,7 +710,6 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
     fresh->deadline = old->deadline;
   }
   fresh->cas = next_cas();
-  fresh->last_access = now;
   if (old != nullptr) {
     replace_entry(shard, old, fresh, hash);
   } else if (!link_new(shard, fresh, path, hash, now)) {
@@ -756,7 +755,6 @@ StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t de
     fresh->deadline = old->deadline;
     fresh->fetched = old->fetched;
     fresh->cas = next_cas();
-    fresh->last_access = now;
     replace_entry(shard, old, fresh, hash);
     --shard.total_items;  // an update in place for memcached, not a new item
     result = value;
@@ -765,12 +763,12 @@ StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t de
 }
 
 StoreStatus Store::touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  return with_node(path, now, [&](Shard& shard, uint64_t, Item* item) -> StoreStatus {
+  return with_node(path, now, [&](Shard&, uint64_t, Item* item) -> StoreStatus {
     if (item == nullptr || !item->has_value) {
       return StoreStatus::kNotFound;
     }
     item->deadline = deadline;
-    shard.bump(item, now);
+    Shard::mark_used(item);
     return StoreStatus::kOk;
   });
 }

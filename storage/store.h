@@ -87,7 +87,7 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Returns the node's value, or an empty ref if the node is missing or holds
-  // no value. Marks it fetched and bumps it in the LRU.
+  // no value. Marks it fetched and used (it survives the next eviction pass).
   [[nodiscard]] ItemRef get(std::string_view path, uint32_t now);
   // get, and set the value's deadline (memcached's gat).
   [[nodiscard]] ItemRef get_and_touch(std::string_view path, uint32_t deadline, uint32_t now);

@@ -720,6 +720,41 @@ TEST(StoreMemoryTest, EvictsOldItemsToStayUnderTheLimit) {
   EXPECT_EQ(present * per_item, store.stats().bytes);
 }
 
+// An item read since it last reached the LRU tail survives eviction (it goes
+// back to the head once), so a working set that is read stays in memory
+// while a stream of writes passes through.
+TEST(StoreMemoryTest, RecentlyReadKeysSurviveEviction) {
+  constexpr size_t kLimit = 64 * 1024;
+  Store store(small_config(kLimit, /*shard_bits=*/0));
+  const std::string value(100, 'v');
+  const size_t per_item = item_bytes(numbered_key(0), value);
+  // A little under capacity (the hash table takes part of the limit too).
+  const int fits = static_cast<int>(kLimit / per_item) * 9 / 10;
+  for (int i = 0; i < fits; ++i) {
+    ASSERT_EQ(store.set(numbered_key(i), value, 0, kNever, kNow), StoreStatus::kStored);
+  }
+  ASSERT_EQ(store.stats().evictions, 0U);
+  // Read the oldest tenth: the keys eviction would take first.
+  const int hot = fits / 10;
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < hot; ++i) {
+      ASSERT_TRUE(store.get(numbered_key(i), kNow)) << i;
+    }
+    // Then write half the capacity of new keys.
+    for (int i = 0; i < fits / 2; ++i) {
+      const int key = fits + round * fits + i;
+      ASSERT_EQ(store.set(numbered_key(key), value, 0, kNever, kNow), StoreStatus::kStored);
+    }
+  }
+  for (int i = 0; i < hot; ++i) {
+    EXPECT_TRUE(store.get(numbered_key(i), kNow)) << "hot key " << i << " was evicted";
+  }
+  // The unread old keys went.
+  for (int i = hot; i < fits; ++i) {
+    EXPECT_FALSE(store.get(numbered_key(i), kNow)) << "cold key " << i << " stayed";
+  }
+}
+
 TEST(StoreMemoryTest, ValueLargerThanTheLimitIsTooLarge) {
   Store store(small_config(64 * 1024));
   ASSERT_EQ(store.set("k", "small", 0, kNever, kNow), StoreStatus::kStored);
