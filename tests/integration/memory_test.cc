@@ -73,5 +73,26 @@ TEST(MemoryLimit, RssStaysBoundedUnderAFloodOfRandomSizes) {
   RecordProperty("peak_rss_mib", std::to_string(peak));
 }
 
+TEST(MemoryLimit, CacheMemlimitChangesTheLimitAtRunTime) {
+  TestServer server({"-m", "64"});
+  ASSERT_TRUE(server.ok()) << server.error();
+  if (server.external()) {
+    GTEST_SKIP() << "needs its own server";
+  }
+  Client c(server);
+  EXPECT_EQ(stat_value(c, "limit_maxbytes"), 64U << 20);
+  EXPECT_TRUE(c.expect_reply("cache_memlimit 8\r\n", "OK\r\n"));
+  EXPECT_EQ(stat_value(c, "limit_maxbytes"), 8U << 20);
+  const std::string value(10000, 'v');
+  std::string batch;
+  for (int i = 0; i < 2000; ++i) {  // 20 MB
+    batch += "set m" + std::to_string(i) + " 0 0 10000 noreply\r\n" + value + "\r\n";
+  }
+  ASSERT_TRUE(c.send(batch));
+  EXPECT_LE(stat_value(c, "bytes"), 8U << 20);
+  EXPECT_GT(stat_value(c, "evictions"), 0U);
+  EXPECT_TRUE(c.expect_reply("get m1999\r\n", "VALUE m1999 0 10000\r\n" + value + "\r\nEND\r\n"));
+}
+
 }  // namespace
 }  // namespace treecached::testing
