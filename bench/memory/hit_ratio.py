@@ -30,7 +30,10 @@ def start(argv, port):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            return proc, socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            # Small pipelined writes must not wait for delayed ACKs (Nagle).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return proc, sock
         except OSError:
             time.sleep(0.05)
     proc.kill()
