@@ -6,16 +6,35 @@
 
 namespace treecached::storage {
 
-Item* Item::create(std::string_view key, size_t value_size) noexcept {
-  void* memory = std::malloc(sizeof(Item) + key.size() + value_size);
+Item* Item::create(std::string_view key, size_t value_size, bool links) noexcept {
+  void* memory = std::malloc(sizeof(Item) + links_size(links) + key.size() + value_size);
   if (memory == nullptr) {
     return nullptr;
   }
   auto* item = new (memory) Item;
+  item->has_links = links;
+  if (links) {
+    new (item + 1) detail::TreeNode*(nullptr);
+  }
   item->key_size = static_cast<uint16_t>(key.size());
   item->value_size = static_cast<uint32_t>(value_size);
   std::memcpy(item->key_data(), key.data(), key.size());
   return item;
+}
+
+Item* Item::copy_with_links(const Item& item) noexcept {
+  Item* copy = create(item.key(), item.value_size, true);
+  if (copy != nullptr) {
+    std::memcpy(copy->value_data(), item.value().data(), item.value_size);
+    copy->has_value = item.has_value;
+    copy->flags = item.flags;
+    copy->deadline = item.deadline;
+    copy->cas = item.cas;
+    copy->fetched = item.fetched;
+    copy->active = item.active;
+    copy->under_value = item.under_value;
+  }
+  return copy;
 }
 
 void Item::release(Item* item) noexcept {

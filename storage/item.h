@@ -26,12 +26,12 @@ struct Item {
   uint32_t deadline = 0;  // unix seconds; 0 = never
   uint32_t flags = 0;
   uint32_t value_size = 0;
-  // Tree links, for items that have children or a parent; null for a flat
-  // key without children, so flat operations never touch the tree.
-  detail::TreeNode* node = nullptr;
   std::atomic<uint32_t> refs{1};
   uint16_t key_size = 0;
   bool has_value = true;  // false: a value-less node (never in the LRU); never changes
+  // The item has room for tree links (a TreeNode pointer before the key).
+  // Flat keys without children go without, saving 8 bytes. Never changes.
+  bool has_links = false;
   uint8_t fetched : 1 = 0;
   // Used since it last reached the LRU tail: eviction gives it a second
   // chance (moves it to the head) instead of removing it. Setting a bit on
@@ -41,9 +41,23 @@ struct Item {
   // check the ancestors only when this is set.
   uint8_t under_value : 1 = 0;
 
-  [[nodiscard]] char* key_data() noexcept { return reinterpret_cast<char*>(this + 1); }
+  // Tree links, for items that have children or a parent; null for a flat
+  // key without children, so flat operations never touch the tree.
+  [[nodiscard]] detail::TreeNode* node() const noexcept {
+    return has_links ? *link_slot() : nullptr;
+  }
+  // Only on an item created with links (or to clear them).
+  void set_node(detail::TreeNode* node) noexcept {
+    if (has_links) {
+      *link_slot() = node;
+    }
+  }
+
+  [[nodiscard]] char* key_data() noexcept {
+    return reinterpret_cast<char*>(this + 1) + links_size(has_links);
+  }
   [[nodiscard]] const char* key_data() const noexcept {
-    return reinterpret_cast<const char*>(this + 1);
+    return reinterpret_cast<const char*>(this + 1) + links_size(has_links);
   }
   [[nodiscard]] std::string_view key() const noexcept { return {key_data(), key_size}; }
   [[nodiscard]] char* value_data() noexcept { return key_data() + key_size; }
@@ -52,10 +66,13 @@ struct Item {
   }
   // Bytes charged against the memory limit for this item: what the
   // allocator really takes for it, so that the limit holds for the process.
-  [[nodiscard]] size_t total_size() const noexcept { return total_size_for(key_size, value_size); }
+  [[nodiscard]] size_t total_size() const noexcept {
+    return total_size_for(key_size, value_size, has_links);
+  }
 
-  [[nodiscard]] static size_t total_size_for(size_t key_size, size_t value_size) noexcept {
-    return allocation_size(sizeof(Item) + key_size + value_size);
+  [[nodiscard]] static size_t total_size_for(size_t key_size, size_t value_size,
+                                             bool links = false) noexcept {
+    return allocation_size(sizeof(Item) + links_size(links) + key_size + value_size);
   }
 
   // What glibc's malloc uses for a request: an 8-byte chunk header, rounded
@@ -65,12 +82,23 @@ struct Item {
     return chunk < 32 ? 32 : chunk;
   }
 
-  // Allocates an item with room for the key and `value_size` bytes of value;
-  // copies the key. Returns nullptr if memory is exhausted.
-  [[nodiscard]] static Item* create(std::string_view key, size_t value_size) noexcept;
+  // Allocates an item with room for the key, `value_size` bytes of value and,
+  // if `links`, tree links; copies the key. nullptr if memory is exhausted.
+  [[nodiscard]] static Item* create(std::string_view key, size_t value_size,
+                                    bool links = false) noexcept;
+  // A copy of `item` (key, value, flags, deadline, cas) with room for links.
+  [[nodiscard]] static Item* copy_with_links(const Item& item) noexcept;
   // Drops one reference; frees the item at zero.
   static void release(Item* item) noexcept;
   static void retain(Item* item) noexcept { item->refs.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  static constexpr size_t links_size(bool links) noexcept {
+    return links ? sizeof(detail::TreeNode*) : 0;
+  }
+  [[nodiscard]] detail::TreeNode** link_slot() const noexcept {
+    return reinterpret_cast<detail::TreeNode**>(const_cast<Item*>(this) + 1);
+  }
 };
 
 // A counted reference to an item, valid after the shard lock is released.

@@ -128,7 +128,7 @@ struct alignas(64) Shard {
     for (Item* head : buckets) {
       while (head != nullptr) {
         Item* next = head->hash_next;
-        delete head->node;
+        delete head->node();
         Item::release(head);
         head = next;
       }
@@ -177,7 +177,7 @@ struct alignas(64) Shard {
   }
 
   static size_t depth_of(const Item& item) noexcept {
-    return item.node != nullptr ? std::min<size_t>(item.node->depth, kTrackedDepths - 1) : 1;
+    return item.node() != nullptr ? std::min<size_t>(item.node()->depth, kTrackedDepths - 1) : 1;
   }
 
   // Links an item at `slot` (from find_slot for its key). Takes over the
@@ -235,9 +235,9 @@ struct alignas(64) Shard {
 
   // A top-level item that lost its last child needs no tree links any more.
   void drop_links_if_flat(Item* entry) noexcept {
-    TreeNode* node = entry->node;
+    TreeNode* node = entry->node();
     if (node != nullptr && entry->has_value && node->parent == nullptr && node->child_count == 0) {
-      entry->node = nullptr;
+      entry->set_node(nullptr);
       delete_node(node);
     }
   }
@@ -245,14 +245,14 @@ struct alignas(64) Shard {
   // Removes `entry` and everything below it from the table, the LRU and the
   // tree (the caller detaches `entry`'s node from its parent first).
   void erase_subtree(Item* entry) noexcept {
-    take_out(entry);  // while entry->node still tells its depth
-    if (TreeNode* node = entry->node) {
+    take_out(entry);  // while entry->node() still tells its depth
+    if (TreeNode* node = entry->node()) {
       while (node->first_child != nullptr) {
         TreeNode* child = node->first_child;
         node->detach_child(child);
         erase_subtree(child->entry);
       }
-      entry->node = nullptr;
+      entry->set_node(nullptr);
       delete_node(node);
     }
     Item::release(entry);
@@ -419,9 +419,9 @@ bool Store::make_room(size_t bytes) {
 }
 
 void Store::remove_node(Shard& shard, Item* entry) {
-  TreeNode* parent = entry->node != nullptr ? entry->node->parent : nullptr;
+  TreeNode* parent = entry->node() != nullptr ? entry->node()->parent : nullptr;
   if (parent != nullptr) {
-    parent->detach_child(entry->node);
+    parent->detach_child(entry->node());
   }
   shard.erase_subtree(entry);
   // Value-less ancestors exist only for their children.
@@ -447,7 +447,7 @@ Item* Store::find_live(Shard& shard, std::string_view path, uint64_t hash, uint3
   // under it is gone. Flat keys have no ancestors and skip the walk.
   Item* dead = entry->has_value && !is_live(*entry, now) ? entry : nullptr;
   if (entry->under_value) {
-    for (TreeNode* up = entry->node->parent; up != nullptr; up = up->parent) {
+    for (TreeNode* up = entry->node()->parent; up != nullptr; up = up->parent) {
       if (up->entry->has_value && !is_live(*up->entry, now)) {
         dead = up->entry;
       }
@@ -473,11 +473,20 @@ Item* Store::find_live(Shard& shard, std::string_view path, uint64_t hash, uint3
 TreeNode* Store::ensure_node(Shard& shard, std::string_view path, uint32_t now) {
   const uint64_t hash = hash_key(path);
   if (Item* entry = find_live(shard, path, hash, now)) {
-    if (entry->node == nullptr) {
-      // A flat key receiving its first child (only top-level items lack links).
-      entry->node = shard.new_node(entry, nullptr, 1);
+    if (entry->node() == nullptr) {
+      // A flat key receiving its first child: it needs room for links.
+      if (!entry->has_links) {
+        Item* linked = Item::copy_with_links(*entry);
+        if (linked == nullptr) {
+          return nullptr;
+        }
+        replace_entry(shard, entry, linked, hash);
+        shard.total_items -= linked->has_value ? 1 : 0;  // the same item, moved
+        entry = linked;
+      }
+      entry->set_node(shard.new_node(entry, nullptr, 1));
     }
-    return entry->node;
+    return entry->node();
   }
   const size_t depth = path_depth(path);
   TreeNode* parent = nullptr;
@@ -487,20 +496,20 @@ TreeNode* Store::ensure_node(Shard& shard, std::string_view path, uint32_t now) 
       return nullptr;
     }
   }
-  Item* placeholder = Item::create(path, 0);
+  Item* placeholder = Item::create(path, 0, true);
   if (placeholder == nullptr) {
     return nullptr;
   }
   placeholder->has_value = false;
   placeholder->cas = next_cas();
-  placeholder->node = shard.new_node(placeholder, parent, depth);
-  if (placeholder->node == nullptr) {
+  placeholder->set_node(shard.new_node(placeholder, parent, depth));
+  if (placeholder->node() == nullptr) {
     Item::release(placeholder);
     return nullptr;
   }
   placeholder->under_value = parent != nullptr && values_above_children(parent);
   shard.insert(shard.find_slot(path, hash), placeholder);
-  return placeholder->node;
+  return placeholder->node();
 }
 
 bool Store::link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
@@ -509,8 +518,8 @@ bool Store::link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t 
   if (path.find(kPathDelimiter) != std::string_view::npos) {
     const size_t depth = path_depth(path);
     TreeNode* parent = ensure_node(shard, parent_path(path), now);
-    fresh->node = parent == nullptr ? nullptr : shard.new_node(fresh, parent, depth);
-    if (fresh->node == nullptr) {
+    fresh->set_node(parent == nullptr ? nullptr : shard.new_node(fresh, parent, depth));
+    if (fresh->node() == nullptr) {
       return false;
     }
     fresh->under_value = values_above_children(parent);
@@ -521,23 +530,23 @@ bool Store::link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t 
 
 void Store::replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash) {
   shard.take_out(old);
-  fresh->node = old->node;
+  fresh->set_node(old->node());
   fresh->under_value = old->under_value;
-  old->node = nullptr;
+  old->set_node(nullptr);
   const bool value_came_or_went = old->has_value != fresh->has_value;
   Item::release(old);
   shard.insert(shard.find_slot(fresh->key(), hash), fresh);
-  if (fresh->node != nullptr) {
-    fresh->node->entry = fresh;
+  if (fresh->node() != nullptr) {
+    fresh->node()->entry = fresh;
     if (value_came_or_went) {
-      refresh_under_value(fresh->node);
+      refresh_under_value(fresh->node());
     }
   }
 }
 
 bool Store::prune(Shard& shard, Item* entry, uint32_t now) {
   // Children first: a parent left without children may have to go too.
-  if (TreeNode* node = entry->node;
+  if (TreeNode* node = entry->node();
       node != nullptr && !(entry->has_value && !is_live(*entry, now))) {
     for (TreeNode* child = node->first_child; child != nullptr;) {
       TreeNode* next = child->next_sibling;
@@ -555,7 +564,7 @@ bool Store::prune(Shard& shard, Item* entry, uint32_t now) {
     shard.drop_links_if_flat(entry);
   }
   return !dead_value &&
-         (entry->has_value || (entry->node != nullptr && entry->node->child_count > 0));
+         (entry->has_value || (entry->node() != nullptr && entry->node()->child_count > 0));
 }
 
 bool Store::prune_root(Shard& shard, Item* entry, uint32_t now) {
@@ -628,6 +637,8 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
   const PathHash hashed = hash_path(path, kPathDelimiter);
   const uint64_t hash = hashed.hash;
   Shard& shard = shard_for_path(path, hashed);
+  // Nested paths always have tree links; flat keys only once they have children.
+  const bool nested = hashed.first_token_size != path.size();
   const bool concatenate = mode == Mode::kAppend || mode == Mode::kPrepend;
 
   // Room is made before taking the shard lock (eviction locks other shards).
@@ -647,7 +658,7 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
 
   Item* fresh = nullptr;
   if (!concatenate) {
-    fresh = Item::create(path, value.size());
+    fresh = Item::create(path, value.size(), nested);
     if (fresh == nullptr) {
       return StoreStatus::kNoMemory;
     }
@@ -698,7 +709,7 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
     if (56 + path.size() + 1 + combined + 2 + (old->flags != 0 ? 4 : 0) > max_item_size_) {
       return StoreStatus::kNotStored;
     }
-    fresh = Item::create(path, combined);
+    fresh = Item::create(path, combined, nested || old->has_links);
     if (fresh == nullptr) {
       return StoreStatus::kNoMemory;
     }
@@ -711,6 +722,15 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
   }
   fresh->cas = next_cas();
   if (old != nullptr) {
+    if (old->node() != nullptr && !fresh->has_links) {
+      // A flat key with children: its new value needs room for the links.
+      Item* linked = Item::copy_with_links(*fresh);
+      Item::release(fresh);
+      if (linked == nullptr) {
+        return StoreStatus::kNoMemory;
+      }
+      fresh = linked;
+    }
     replace_entry(shard, old, fresh, hash);
   } else if (!link_new(shard, fresh, path, hash, now)) {
     Item::release(fresh);
@@ -746,7 +766,7 @@ StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t de
     const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
     const auto length = static_cast<size_t>(end - digits);
     // A fresh item: readers may hold references to the old one.
-    Item* fresh = Item::create(path, length);
+    Item* fresh = Item::create(path, length, old->has_links);
     if (fresh == nullptr) {
       return StoreStatus::kNoMemory;
     }
@@ -779,7 +799,7 @@ StoreStatus Store::remove(std::string_view path, uint32_t now) {
     if (entry == nullptr || !prune_root(shard, entry, now)) {
       return StoreStatus::kNotFound;
     }
-    if (entry->node != nullptr && entry->node->child_count > 0) {
+    if (entry->node() != nullptr && entry->node()->child_count > 0) {
       ++shard.subtree_deletes;
     }
     remove_node(shard, entry);
@@ -792,12 +812,12 @@ void Store::discard_value(std::string_view path, uint32_t now) {
     if (entry == nullptr || !entry->has_value) {
       return;
     }
-    if (entry->node == nullptr || entry->node->child_count == 0) {
+    if (entry->node() == nullptr || entry->node()->child_count == 0) {
       remove_node(shard, entry);
       return;
     }
     // Children stay: the node lives on without a value.
-    Item* placeholder = Item::create(path, 0);
+    Item* placeholder = Item::create(path, 0, true);
     if (placeholder == nullptr) {
       return;  // out of memory: keep the old value rather than lose the subtree
     }
@@ -818,10 +838,10 @@ StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t lim
       if (entry == nullptr || !prune_root(shard, entry, now)) {
         return StoreStatus::kNotFound;
       }
-      if (entry->node != nullptr && entry->node->child_count > limit) {
+      if (entry->node() != nullptr && entry->node()->child_count > limit) {
         return StoreStatus::kTooLarge;
       }
-      for (TreeNode* child = entry->node != nullptr ? entry->node->first_child : nullptr;
+      for (TreeNode* child = entry->node() != nullptr ? entry->node()->first_child : nullptr;
            child != nullptr; child = child->next_sibling) {
         Item::retain(child->entry);
         out.emplace_back(child->entry);
@@ -848,7 +868,7 @@ void Store::list_top_level(uint32_t now, std::vector<ItemRef>& out) {
     candidates.clear();
     for (Item* entry : shard.buckets) {
       for (; entry != nullptr; entry = entry->hash_next) {
-        if (entry->node == nullptr || entry->node->parent == nullptr) {
+        if (entry->node() == nullptr || entry->node()->parent == nullptr) {
           candidates.push_back(entry);
         }
       }
@@ -884,11 +904,11 @@ StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t l
         Item::retain(entry);
         out.emplace_back(entry);
       }
-      if (entry->node == nullptr) {
+      if (entry->node() == nullptr) {
         continue;
       }
       siblings.clear();
-      for (TreeNode* child = entry->node->first_child; child != nullptr;
+      for (TreeNode* child = entry->node()->first_child; child != nullptr;
            child = child->next_sibling) {
         siblings.push_back(child->entry);
       }

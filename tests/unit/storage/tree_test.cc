@@ -1238,3 +1238,59 @@ TEST(SweepTest, SmallStepsCoverEveryBucket) {
 
 }  // namespace
 }  // namespace treecached::storage
+
+namespace treecached::storage {
+namespace {
+
+// Flat keys carry no room for tree links until they get a child; the item is
+// then moved to a copy with links, which must keep everything a client sees.
+TEST(TreeLinksTest, FlatKeyGainingChildrenKeepsItsValueCasAndRefs) {
+  Store store(config());
+  ASSERT_EQ(store.set("f", "value", 7, kNow + 100, kNow), StoreStatus::kStored);
+  ItemRef before = store.get("f", kNow);
+  ASSERT_TRUE(before);
+  const uint64_t cas = before.cas();
+  ASSERT_EQ(store.set("f c", "child", 0, kNever, kNow), StoreStatus::kStored);
+  ItemRef after = store.get("f", kNow);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after.value(), "value");
+  EXPECT_EQ(after.flags(), 7U);
+  EXPECT_EQ(after.cas(), cas);
+  EXPECT_EQ(before.value(), "value");  // the old copy stays readable through its ref
+  EXPECT_EQ(store.stats().curr_items, 2U);
+  EXPECT_EQ(store.stats().total_items, 2U);
+  // The parent's deadline still bounds the child.
+  EXPECT_EQ(value_of(store, "f c", kNow + 99), "child");
+  EXPECT_EQ(value_of(store, "f c", kNow + 100), kMiss);
+}
+
+TEST(TreeLinksTest, ValueCommandsOnAFlatParentKeepItsChildren) {
+  Store store(config());
+  ASSERT_EQ(store.set("p", "1", 0, kNever, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("p c", "child", 0, kNever, kNow), StoreStatus::kStored);
+  uint64_t result = 0;
+  ASSERT_EQ(store.incr("p", 41, kNow, result), StoreStatus::kOk);
+  EXPECT_EQ(result, 42U);
+  ASSERT_EQ(store.append("p", "!", kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.set("p", "new", 0, kNever, kNow), StoreStatus::kStored);
+  ASSERT_EQ(store.touch("p", kNow + 50, kNow), StoreStatus::kOk);
+  EXPECT_EQ(value_of(store, "p"), "new");
+  EXPECT_EQ(children(store, "p"), Keys{"p c"});
+  EXPECT_EQ(value_of(store, "p c", kNow + 50), kMiss);  // the touched deadline bounds it
+}
+
+TEST(TreeLinksTest, FormerParentCanGainChildrenAgain) {
+  Store store(config());
+  ASSERT_EQ(store.set("q", "v", 0, kNever, kNow), StoreStatus::kStored);
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_EQ(store.set("q c", "x", 0, kNever, kNow), StoreStatus::kStored);
+    EXPECT_EQ(children(store, "q"), Keys{"q c"});
+    ASSERT_EQ(store.remove("q c", kNow), StoreStatus::kOk);
+    EXPECT_EQ(children(store, "q"), Keys{});
+    EXPECT_EQ(value_of(store, "q"), "v");
+  }
+  EXPECT_EQ(store.tree_stats().nodes, 1U);
+}
+
+}  // namespace
+}  // namespace treecached::storage
