@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build build/release -j"$(nproc)" --target treecached
 exec build/release/server/treecached -l 127.0.0.1 -p 11211 "$@"

@@ -14,7 +14,7 @@ case "$preset" in
   *) echo "usage: $0 [debug|release|asan|tsan]" >&2; exit 64 ;;
 esac
 
-scripts/install-deps.sh
+bash scripts/install-deps.sh
 cmake --preset "$preset" >/dev/null
 cmake --build "build/$preset" -j"$(nproc)"
 ctest --test-dir "build/$preset" --output-on-failure -j2 --timeout 600
