@@ -426,9 +426,11 @@ TEST_F(ServerTest, FlushAll) {
 TEST_F(ServerTest, FlushAllWithDelay) {
   Client c = connect();
   EXPECT_TRUE(c.expect_reply("set a 0 0 1\r\nx\r\n", "STORED\r\n"));
-  EXPECT_TRUE(c.expect_reply("flush_all 2\r\n", "OK\r\n"));
+  // memcached flushes at now + delay - 1 on a whole-second clock, so a delay
+  // of 2 may take effect within milliseconds; 3 leaves at least a second.
+  EXPECT_TRUE(c.expect_reply("flush_all 3\r\n", "OK\r\n"));
   EXPECT_TRUE(c.expect_reply("get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n"));
-  std::this_thread::sleep_for(2200ms);
+  std::this_thread::sleep_for(3200ms);
   EXPECT_TRUE(c.expect_reply("get a\r\n", "END\r\n"));
   EXPECT_TRUE(c.expect_reply("set a 0 0 1\r\ny\r\n", "STORED\r\n"));
   EXPECT_TRUE(c.expect_reply("get a\r\n", "VALUE a 0 1\r\ny\r\nEND\r\n"));
@@ -437,10 +439,12 @@ TEST_F(ServerTest, FlushAllWithDelay) {
 TEST_F(ServerTest, Expiry) {
   Client c = connect();
   const long now = static_cast<long>(std::time(nullptr));
-  EXPECT_TRUE(c.expect_reply(set_command("short", "1", 0, 1), "STORED\r\n"));
+  // 2 s TTLs: with whole-second clocks a 1 s TTL may end within
+  // milliseconds, before the reads below.
+  EXPECT_TRUE(c.expect_reply(set_command("short", "1", 0, 2), "STORED\r\n"));
   EXPECT_TRUE(c.expect_reply(set_command("forever", "2", 0, 0), "STORED\r\n"));
-  EXPECT_TRUE(c.expect_reply(set_command("touched", "3", 0, 1), "STORED\r\n"));
-  EXPECT_TRUE(c.expect_reply(set_command("gatted", "4", 0, 1), "STORED\r\n"));
+  EXPECT_TRUE(c.expect_reply(set_command("touched", "3", 0, 2), "STORED\r\n"));
+  EXPECT_TRUE(c.expect_reply(set_command("gatted", "4", 0, 2), "STORED\r\n"));
   EXPECT_TRUE(c.expect_reply(set_command("gone", "5", 0, -1), "STORED\r\n"));
   // Above 30 days exptime is an absolute unix time.
   EXPECT_TRUE(c.expect_reply(set_command("past", "6", 0, now - 100), "STORED\r\n"));
@@ -450,7 +454,7 @@ TEST_F(ServerTest, Expiry) {
                              "VALUE short 0 1\r\n1\r\nVALUE future 0 1\r\n7\r\nEND\r\n"));
   EXPECT_TRUE(c.expect_reply("touch touched 100\r\n", "TOUCHED\r\n"));
   EXPECT_TRUE(c.expect_reply("gat 0 gatted\r\n", "VALUE gatted 0 1\r\n4\r\nEND\r\n"));
-  std::this_thread::sleep_for(2200ms);
+  std::this_thread::sleep_for(3100ms);
   EXPECT_TRUE(c.expect_reply("get short\r\n", "END\r\n"));
   EXPECT_TRUE(c.expect_reply("get forever touched gatted future\r\n",
                              "VALUE forever 0 1\r\n2\r\nVALUE touched 0 1\r\n3\r\n"

@@ -133,11 +133,13 @@ TEST_F(TreeTest, NestedValueCommands) {
 
 TEST_F(TreeTest, ParentLifetimeBoundsChildren) {
   Client c = connect();
-  EXPECT_TRUE(c.expect_reply(set_path("call ttl", "x", 1) + set_path("call ttl leg1", "a") +
+  // A 2 s TTL: with whole-second clocks a 1 s TTL may end within
+  // milliseconds, before the first read.
+  EXPECT_TRUE(c.expect_reply(set_path("call ttl", "x", 2) + set_path("call ttl leg1", "a") +
                                  set_path("call ttl leg2 media", "b"),
                              "STORED\r\nSTORED\r\nSTORED\r\n"));
   EXPECT_TRUE(c.expect_reply("getn call ttl leg1\r\n", "VALUE call ttl leg1 0 1\r\na\r\nEND\r\n"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
   EXPECT_TRUE(c.expect_reply("getn call ttl leg1\r\n", "END\r\n"));
   EXPECT_TRUE(c.expect_reply("getn call ttl leg2 media\r\n", "END\r\n"));
   EXPECT_TRUE(c.expect_reply("getr call\r\n", "END\r\n"));
