@@ -323,6 +323,14 @@ Store::Store(const StoreConfig& config)
 
 Store::~Store() = default;
 
+template <typename Fn>
+void Store::for_each_shard(Fn&& fn) const {
+  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    fn(shards_[i]);
+  }
+}
+
 Store::Shard& Store::shard_for(uint64_t first_token_hash) const noexcept {
   // High bits pick the shard; buckets use the low bits.
   return shards_[shard_bits_ == 0 ? 0
@@ -862,9 +870,7 @@ StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t lim
 
 void Store::list_top_level(uint32_t now, std::vector<ItemRef>& out) {
   std::vector<Item*> candidates;
-  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
-    Shard& shard = shards_[i];
-    std::lock_guard lock(shard.mu);
+  for_each_shard([&](Shard& shard) {
     candidates.clear();
     for (Item* entry : shard.buckets) {
       for (; entry != nullptr; entry = entry->hash_next) {
@@ -880,7 +886,7 @@ void Store::list_top_level(uint32_t now, std::vector<ItemRef>& out) {
         out.emplace_back(entry);
       }
     }
-  }
+  });
 }
 
 StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t limit,
@@ -923,9 +929,7 @@ StoreStatus Store::collect_subtree(std::string_view path, uint32_t now, size_t l
 
 void Store::sweep(uint32_t now, size_t buckets) {
   apply_pending_flush(now);
-  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
-    Shard& shard = shards_[i];
-    std::lock_guard lock(shard.mu);
+  for_each_shard([&](Shard& shard) {
     for (size_t visited = 0; visited < buckets && visited < shard.buckets.size(); ++visited) {
       const size_t bucket = shard.sweep_cursor++ & (shard.buckets.size() - 1);
       // Removing a node may take other nodes of this chain with it (its
@@ -947,7 +951,7 @@ void Store::sweep(uint32_t now, size_t buckets) {
         }
       }
     }
-  }
+  });
 }
 
 void Store::set_memory_limit(size_t bytes) {
@@ -956,9 +960,7 @@ void Store::set_memory_limit(size_t bytes) {
 
 StoreStats Store::stats() const {
   StoreStats total;
-  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
-    Shard& shard = shards_[i];
-    std::lock_guard lock(shard.mu);
+  for_each_shard([&](Shard& shard) {
     total.curr_items += shard.value_count;
     total.bytes += shard.bytes;
     total.total_items += shard.total_items;
@@ -971,16 +973,14 @@ StoreStats Store::stats() const {
     total.sweep_reclaimed += shard.sweep_reclaimed;
     total.sweep_checked += shard.sweep_checked;
     total.hash_buckets += shard.buckets.size();
-  }
+  });
   total.limit_maxbytes = memory_limit();
   return total;
 }
 
 TreeStats Store::tree_stats() const {
   TreeStats total;
-  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
-    Shard& shard = shards_[i];
-    std::lock_guard lock(shard.mu);
+  for_each_shard([&](Shard& shard) {
     total.nodes += shard.entries;
     total.value_nodes += shard.value_count;
     total.subtree_deletes += shard.subtree_deletes;
@@ -990,14 +990,12 @@ TreeStats Store::tree_stats() const {
         break;
       }
     }
-  }
+  });
   return total;
 }
 
 void Store::reset_stats() {
-  for (size_t i = 0; i < (size_t{1} << shard_bits_); ++i) {
-    Shard& shard = shards_[i];
-    std::lock_guard lock(shard.mu);
+  for_each_shard([&](Shard& shard) {
     shard.total_items = 0;
     shard.evictions = 0;
     shard.expired_unfetched = 0;
@@ -1008,7 +1006,7 @@ void Store::reset_stats() {
     shard.sweep_reclaimed = 0;
     shard.sweep_checked = 0;
     shard.subtree_deletes = 0;
-  }
+  });
 }
 
 }  // namespace treecached::storage

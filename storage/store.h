@@ -174,6 +174,9 @@ class Store {
   bool make_room(size_t bytes);
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
 
+  // Calls fn(shard) for every shard in turn, each under its own lock.
+  template <typename Fn>
+  void for_each_shard(Fn&& fn) const;
   // Locks the path's shard and returns fn(shard, path hash, node), where
   // node is the live node at `path` or nullptr (see find_live).
   template <typename Fn>

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from servers import free_port, start
+from servers import free_port, start, stop
 
 
 def rss_bytes(pid):
@@ -74,9 +74,7 @@ def measure(name, argv, port, items, value_size):
         return {"server": name, "empty": empty, "loaded": loaded, "stored": stored,
                 "per_item": (loaded - empty) / items}
     finally:
-        sock.close()
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc, sock)
 
 
 def main():

@@ -15,7 +15,7 @@ import argparse
 import random
 import sys
 
-from servers import free_port, start
+from servers import free_port, start, stop
 
 
 def rss_mib(pid):
@@ -69,9 +69,7 @@ def main():
               % (args.memory_mb, args.max_value, written / 2**20, empty, peak,
                  args.memory_mb + empty, s["bytes"], s["curr_items"], s["evictions"]))
     finally:
-        sock.close()
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc, sock)
     return 0
 
 

@@ -15,7 +15,7 @@ import bisect
 import random
 import sys
 
-from servers import free_port, start
+from servers import free_port, start, stop
 
 
 class Reader:
@@ -76,9 +76,7 @@ def run(argv, port, stream, value, warmup):
                                       for k in misses))
         return hits / counted
     finally:
-        sock.close()
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc, sock)
 
 
 def main():

@@ -25,3 +25,10 @@ def start(argv, port):
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("server did not start: %s" % " ".join(argv))
+
+
+def stop(proc, sock):
+    """Closes the connection and stops the server."""
+    sock.close()
+    proc.terminate()
+    proc.wait(timeout=30)
