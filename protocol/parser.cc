@@ -73,26 +73,28 @@ struct CommandSpec {
   // Accepted numbers of tokens, command included (memcached's WANT_TOKENS).
   uint8_t min_tokens;
   uint8_t max_tokens;  // 0: no upper bound
+  // The upper bound under memcached syntax, for commands that take a path.
+  uint8_t memcached_max_tokens = 0;
 };
 
 // The one table of commands. Path-taking commands have no upper bound here;
 // their paths are checked against the depth limit instead.
 constexpr std::array kCommands = {
     CommandSpec{"get", Command::kGet, Family::kRetrieval, 2, 0},
-    CommandSpec{"set", Command::kSet, Family::kStorage, 5, 0},
+    CommandSpec{"set", Command::kSet, Family::kStorage, 5, 0, 6},
     CommandSpec{"gets", Command::kGets, Family::kRetrieval, 2, 0},
     CommandSpec{"gat", Command::kGat, Family::kRetrieval, 2, 0},
     CommandSpec{"gats", Command::kGats, Family::kRetrieval, 2, 0},
     CommandSpec{"bget", Command::kGet, Family::kRetrieval, 2, 0},
-    CommandSpec{"add", Command::kAdd, Family::kStorage, 5, 0},
-    CommandSpec{"replace", Command::kReplace, Family::kStorage, 5, 0},
-    CommandSpec{"append", Command::kAppend, Family::kStorage, 5, 0},
-    CommandSpec{"prepend", Command::kPrepend, Family::kStorage, 5, 0},
-    CommandSpec{"cas", Command::kCas, Family::kCas, 6, 0},
-    CommandSpec{"incr", Command::kIncr, Family::kArithmetic, 3, 0},
-    CommandSpec{"decr", Command::kDecr, Family::kArithmetic, 3, 0},
-    CommandSpec{"touch", Command::kTouch, Family::kTouch, 3, 0},
-    CommandSpec{"delete", Command::kDelete, Family::kDelete, 2, 0},
+    CommandSpec{"add", Command::kAdd, Family::kStorage, 5, 0, 6},
+    CommandSpec{"replace", Command::kReplace, Family::kStorage, 5, 0, 6},
+    CommandSpec{"append", Command::kAppend, Family::kStorage, 5, 0, 6},
+    CommandSpec{"prepend", Command::kPrepend, Family::kStorage, 5, 0, 6},
+    CommandSpec{"cas", Command::kCas, Family::kCas, 6, 0, 7},
+    CommandSpec{"incr", Command::kIncr, Family::kArithmetic, 3, 0, 4},
+    CommandSpec{"decr", Command::kDecr, Family::kArithmetic, 3, 0, 4},
+    CommandSpec{"touch", Command::kTouch, Family::kTouch, 3, 0, 4},
+    CommandSpec{"delete", Command::kDelete, Family::kDelete, 2, 0, 4},
     CommandSpec{"getn", Command::kGetNode, Family::kNodeRead, 2, 0},
     CommandSpec{"getsn", Command::kGetsNode, Family::kNodeRead, 2, 0},
     CommandSpec{"getch", Command::kGetChildren, Family::kNodeRead, 1, 0},
@@ -130,8 +132,11 @@ const CommandSpec* find_command(std::string_view name) noexcept {
   return nullptr;
 }
 
-constexpr bool token_count_ok(const CommandSpec& spec, size_t count) noexcept {
-  return count >= spec.min_tokens && (spec.max_tokens == 0 || count <= spec.max_tokens);
+bool token_count_ok(const CommandSpec& spec, size_t count, const ParserLimits& limits) noexcept {
+  const uint8_t max_tokens = limits.memcached_syntax && spec.memcached_max_tokens != 0
+                                 ? spec.memcached_max_tokens
+                                 : spec.max_tokens;
+  return count >= spec.min_tokens && (max_tokens == 0 || count <= max_tokens);
 }
 
 // memcached's set_noreply_maybe: the last token decides.
@@ -158,7 +163,8 @@ ParseResult ok(size_t consumed) noexcept {
 bool may_be_long_path(std::string_view head, const ParserLimits& limits) noexcept {
   const size_t command_end = std::min(head.find(' '), head.size());
   const CommandSpec* spec = find_command(head.substr(0, command_end));
-  if (spec == nullptr || !takes_path(spec->family)) {
+  if (spec == nullptr || !takes_path(spec->family) ||
+      (limits.memcached_syntax && spec->memcached_max_tokens != 0)) {
     return false;
   }
   // Room for the command, the numbers and noreply around the path.
@@ -274,7 +280,14 @@ bool read_path(const Tokens& t, size_t numbers, const ParserLimits& limits, size
     failure = error(ParseError::kPathTooDeep, line_end);
     return false;
   }
-  end = path_end(t, numbers, out);
+  if (limits.memcached_syntax) {
+    // One key token, numbers right after it; the token count was checked.
+    // As in memcached, a lone `delete noreply` deletes the key "noreply".
+    out.noreply = t.count > 2 && last_is_noreply(t);
+    end = 2;
+  } else {
+    end = path_end(t, numbers, out);
+  }
   const ParseError path_error = take_path(t, 1, end, limits, out);
   if (path_error != ParseError::kNone) {
     failure = error(path_error, line_end);
@@ -362,9 +375,20 @@ ParseResult parse_touch(const Tokens& t, size_t line_end, const ParserLimits& li
 }
 
 // delete <path> [noreply]
-// (memcached's legacy "delete <key> 0" reads as the path "<key> 0")
+// (memcached's legacy "delete <key> 0" reads as the path "<key> 0", except
+// under memcached syntax)
 ParseResult parse_delete(const Tokens& t, size_t line_end, const ParserLimits& limits,
                          Request& out) noexcept {
+  if (limits.memcached_syntax && t.count > 2) {
+    // memcached: delete <key> [0] [noreply]; anything else is refused.
+    const bool hold_is_zero = t.token[2] == "0";
+    out.noreply = last_is_noreply(t);
+    const bool valid = (t.count == 3 && (hold_is_zero || out.noreply)) ||
+                       (t.count == 4 && hold_is_zero && out.noreply);
+    if (!valid) {
+      return error(ParseError::kBadDeleteFormat, line_end);
+    }
+  }
   size_t n = 0;
   ParseResult failure;
   if (!read_path(t, 0, limits, line_end, out, n, failure)) {
@@ -447,7 +471,7 @@ ParseResult parse_request(std::string_view input, Request& out,
   if (spec != nullptr && t.count > kShortLine && takes_path(spec->family)) {
     tokenize(line, t, kMaxTokens);
   }
-  if (spec == nullptr || !token_count_ok(*spec, t.count)) {
+  if (spec == nullptr || !token_count_ok(*spec, t.count, limits)) {
     return error(ParseError::kUnknownCommand, line_end);
   }
   out.command = spec->command;

@@ -16,14 +16,15 @@ enum class ParseStatus : uint8_t {
 
 enum class ParseError : uint8_t {
   kNone,
-  kUnknownCommand,  // ERROR
-  kBadFormat,       // CLIENT_ERROR bad command line format
-  kInvalidExptime,  // CLIENT_ERROR invalid exptime argument
-  kInvalidDelta,    // CLIENT_ERROR invalid numeric delta argument
-  kBadDataChunk,    // CLIENT_ERROR bad data chunk
-  kTooLarge,        // SERVER_ERROR object too large for cache; swallow data
-  kPathTooDeep,     // CLIENT_ERROR path too deep
-  kLineTooLong,     // no newline within the limit: close the connection
+  kUnknownCommand,   // ERROR
+  kBadFormat,        // CLIENT_ERROR bad command line format
+  kInvalidExptime,   // CLIENT_ERROR invalid exptime argument
+  kInvalidDelta,     // CLIENT_ERROR invalid numeric delta argument
+  kBadDataChunk,     // CLIENT_ERROR bad data chunk
+  kTooLarge,         // SERVER_ERROR object too large for cache; swallow data
+  kPathTooDeep,      // CLIENT_ERROR path too deep
+  kBadDeleteFormat,  // CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]
+  kLineTooLong,      // no newline within the limit: close the connection
 };
 
 struct ParseResult {
@@ -47,6 +48,11 @@ struct ParserLimits {
   size_t max_multiget_line = 1024 * 1024;
   // Most tokens in a path (the depth-limit flag); at most kMaxPathDepth.
   size_t max_depth = 32;
+  // memcached's fixed token counts for the value commands: one key token, and
+  // extra tokens are errors (or memcached's legacy `delete <key> 0`) instead
+  // of a path. Hierarchy then comes only from getn/getch/getr and the key
+  // separator. For clients and test suites that rely on those errors.
+  bool memcached_syntax = false;
 };
 
 // A line without '\n' longer than this closes the connection unless it is a

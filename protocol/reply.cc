@@ -18,6 +18,8 @@ std::string_view error_reply(ParseError error) noexcept {
       return reply::kTooLarge;
     case ParseError::kPathTooDeep:
       return "CLIENT_ERROR path too deep\r\n";
+    case ParseError::kBadDeleteFormat:
+      return "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
     case ParseError::kNone:
     case ParseError::kLineTooLong:
       break;

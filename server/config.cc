@@ -27,6 +27,8 @@ constexpr const char* kUsage =
     "      --max-depth=<num>        deepest path accepted, 1..64 (default: 32)\n"
     "      --max-listing=<num>      most nodes one getch or getr answers (default: 100000)\n"
     "      --key-separator=<char>   split single-token keys on this character into paths\n"
+    "      --memcached-syntax       value commands take one key with memcached's token\n"
+    "                               counts; extra tokens are errors, not a path\n"
     "  -v, --verbose                verbose (repeat for more)\n"
     "  -h, --help                   print this help and exit\n"
     "  -V, --version                print version and exit\n";
@@ -60,7 +62,12 @@ bool parse_size(std::string_view text, size_t& out) {
 }
 
 // Long options without a short form.
-enum : int { kMaxDepthOption = 1000, kMaxListingOption, kKeySeparatorOption };
+enum : int {
+  kMaxDepthOption = 1000,
+  kMaxListingOption,
+  kKeySeparatorOption,
+  kMemcachedSyntaxOption,
+};
 
 bool fail(const char* flag, const char* value, const char* why) {
   std::fprintf(stderr, "treecached: invalid %s '%s': %s\n", flag, value, why);
@@ -87,6 +94,7 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
       {"max-depth", required_argument, nullptr, kMaxDepthOption},
       {"max-listing", required_argument, nullptr, kMaxListingOption},
       {"key-separator", required_argument, nullptr, kKeySeparatorOption},
+      {"memcached-syntax", no_argument, nullptr, kMemcachedSyntaxOption},
       {nullptr, 0, nullptr, 0},
   };
   optind = 1;
@@ -150,6 +158,9 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
         config.key_separator = printable ? text[0] : 0;
         break;
       }
+      case kMemcachedSyntaxOption:
+        config.memcached_syntax = true;
+        break;
       case 'v':
         ++config.verbosity;
         break;

@@ -26,6 +26,9 @@ struct Config {
   size_t max_depth = 32;
   size_t max_listing = 100000;
   char key_separator = 0;
+  // Value commands take one key and memcached's token counts (see
+  // protocol::ParserLimits::memcached_syntax).
+  bool memcached_syntax = false;
 };
 
 enum class ParseOutcome { kRun, kExitSuccess, kExitFailure };

@@ -12,6 +12,7 @@ namespace treecached::server {
 Worker::Worker(ServerContext& context) : context_(context) {
   limits_.max_item_size = context.config.max_item_size;
   limits_.max_depth = context.config.max_depth;
+  limits_.memcached_syntax = context.config.memcached_syntax;
   base_ = event_base_new();
   if (base_ == nullptr) {
     throw std::runtime_error("event_base_new failed");

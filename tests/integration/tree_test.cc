@@ -247,6 +247,24 @@ TEST_F(TreeTest, SeparatorMode) {
   EXPECT_TRUE(c.expect_reply("get a::b\r\n", "END\r\n"));
 }
 
+// --memcached-syntax: extra tokens are memcached's errors and legacy forms
+// (replies checked against memcached 1.6); hierarchy through the separator.
+TEST_F(TreeTest, MemcachedSyntaxMode) {
+  start({"--memcached-syntax", "--key-separator", ":"});
+  Client c = connect();
+  EXPECT_TRUE(c.expect_reply("set k 0 0 1\r\nv\r\ndelete k 0\r\nget k\r\n",
+                             "STORED\r\nDELETED\r\nEND\r\n"));
+  EXPECT_TRUE(c.expect_reply("delete a b c d e\r\n", "ERROR\r\n"));
+  EXPECT_TRUE(
+      c.expect_reply("delete a b\r\n",
+                     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"));
+  EXPECT_TRUE(c.expect_reply("set a b 0 0 1\r\n", "CLIENT_ERROR bad command line format\r\n"));
+  EXPECT_TRUE(c.expect_reply("incr a b c 1\r\n", "ERROR\r\n"));
+  EXPECT_TRUE(c.expect_reply("set call:7:leg:1 0 0 2\r\nup\r\ngetch call:7\r\n",
+                             "STORED\r\nVALUE call:7 0 7\r\n[\"leg\"]\r\nEND\r\n"));
+  EXPECT_TRUE(c.expect_reply("delete call:7\r\nget call:7:leg:1\r\n", "DELETED\r\nEND\r\n"));
+}
+
 // After each DELETED, no set that completed before the delete was sent may
 // be visible, and other subtrees are never touched.
 TEST_F(TreeTest, SubtreeDeleteIsAtomicUnderConcurrentWrites) {

@@ -1750,6 +1750,73 @@ TEST(KeyCursorTest, KeysAreViewsIntoInput) {
 // values computed with glibc's strtoull/strtol plus memcached's wrappers.
 // ---------------------------------------------------------------------------
 
+// --memcached-syntax: value commands take one key and memcached's token
+// counts. Expected replies are memcached 1.6's (the differential corpus runs
+// against it in this mode too).
+TEST(ParserMemcachedSyntaxTest, Table) {
+  ParserLimits limits;
+  limits.memcached_syntax = true;
+  const Case kCases[] = {
+      C("set", "set k 0 0 1\r\nx\r\n", Ok(Command::kSet).key("k").data("x")),
+      C("set_extra_token_ignored", "set k 5 0 1 extra\r\nx\r\n",
+        Ok(Command::kSet).key("k").flags(5).data("x")),
+      C("set_noreply", "set k 0 0 1 noreply\r\nx\r\n",
+        Ok(Command::kSet).key("k").data("x").noreply()),
+      C("set_two_keys_is_bad_flags", "set a b 0 0 1\r\n",
+        Err(ParseError::kBadFormat, Command::kSet)),
+      C("set_seven_tokens", "set a b c 0 0 1\r\n", Unknown()),
+      C("cas_noreply", "cas k 0 0 1 5 noreply\r\nx\r\n",
+        Ok(Command::kCas).key("k").data("x").cas(5).noreply()),
+      C("cas_eight_tokens", "cas a b 0 0 1 5 noreply\r\n", Unknown()),
+      C("incr_extra_token_ignored", "incr k 1 x\r\n", Ok(Command::kIncr).key("k").delta(1)),
+      C("incr_two_keys_is_bad_delta", "incr a b 1\r\n",
+        Err(ParseError::kInvalidDelta, Command::kIncr)),
+      C("decr_five_tokens", "decr a b c 1\r\n", Unknown()),
+      C("touch_noreply", "touch k 10 noreply\r\n",
+        Ok(Command::kTouch).key("k").exptime(10).noreply()),
+      C("touch_two_keys_is_bad_exptime", "touch a b 10\r\n",
+        Err(ParseError::kInvalidExptime, Command::kTouch)),
+      C("delete", "delete k\r\n", Ok(Command::kDelete).key("k")),
+      C("delete_legacy_zero", "delete k 0\r\n", Ok(Command::kDelete).key("k")),
+      C("delete_noreply", "delete k noreply\r\n", Ok(Command::kDelete).key("k").noreply()),
+      C("delete_zero_noreply", "delete k 0 noreply\r\n", Ok(Command::kDelete).key("k").noreply()),
+      C("delete_key_named_noreply", "delete noreply\r\n", Ok(Command::kDelete).key("noreply")),
+      C("delete_two_keys", "delete a b\r\n", Err(ParseError::kBadDeleteFormat, Command::kDelete)),
+      C("delete_nonzero_hold", "delete a 1\r\n",
+        Err(ParseError::kBadDeleteFormat, Command::kDelete)),
+      C("delete_zero_then_junk", "delete a 0 x\r\n",
+        Err(ParseError::kBadDeleteFormat, Command::kDelete)),
+      C("delete_five_keys", "delete a b c d e\r\n", Unknown()),
+      // The extensions keep their paths.
+      C("getn_path", "getn a b\r\n", Ok(Command::kGetNode).key("a b")),
+      C("getr_path", "getr a b c\r\n", Ok(Command::kGetSubtree).key("a b c")),
+  };
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    Request req;
+    check(c.want, c.input, parse(c.input, req, limits), req);
+    const size_t decided_at = resolved_consumed(c.want, c.input);
+    for (size_t k = 0; k < decided_at; ++k) {
+      const ParseResult r = parse(std::string_view(c.input).substr(0, k), req, limits);
+      EXPECT_EQ(r.status, ParseStatus::kNeedMore) << "prefix of " << k << " bytes";
+    }
+  }
+}
+
+TEST(ParserMemcachedSyntaxTest, LongLineOfAPathCommandCloses) {
+  ParserLimits limits;
+  limits.memcached_syntax = true;
+  // Without the flag this may still become a deep path; with it, memcached's
+  // 2048-byte rule applies.
+  const std::string line = "set " + long_path_of(20);
+  ASSERT_GT(line.size(), kMaxLineWithoutNewline);
+  Request req;
+  const ParseResult r = parse(line, req, limits);
+  EXPECT_EQ(r.status, ParseStatus::kError);
+  EXPECT_EQ(r.error, ParseError::kLineTooLong);
+  EXPECT_EQ(parse(line, req).status, ParseStatus::kNeedMore);
+}
+
 struct NumberCase {
   std::string text;
   bool u64_ok;
@@ -1938,6 +2005,8 @@ TEST(ReplyTest, ErrorReplies) {
   EXPECT_EQ(error_reply(ParseError::kUnknownCommand), "ERROR\r\n");
   EXPECT_EQ(error_reply(ParseError::kBadFormat), "CLIENT_ERROR bad command line format\r\n");
   EXPECT_EQ(error_reply(ParseError::kPathTooDeep), "CLIENT_ERROR path too deep\r\n");
+  EXPECT_EQ(error_reply(ParseError::kBadDeleteFormat),
+            "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
   EXPECT_EQ(error_reply(ParseError::kInvalidExptime), "CLIENT_ERROR invalid exptime argument\r\n");
   EXPECT_EQ(error_reply(ParseError::kInvalidDelta),
             "CLIENT_ERROR invalid numeric delta argument\r\n");
