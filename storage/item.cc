@@ -1,13 +1,36 @@
 #include "storage/item.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace treecached::storage {
+namespace {
+
+// Set before the first item exists: block_size() assumes this threshold.
+const bool kMallocConfigured = [] {
+  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(Item::kMmapThreshold)) == 1;
+}();
+
+}  // namespace
+
+void* Item::allocate_block(size_t request) noexcept {
+  return request <= SlabAllocator::kMaxChunk ? SlabAllocator::allocate(request)
+                                             : std::malloc(request);
+}
+
+void Item::free_block(void* block, size_t request) noexcept {
+  if (request <= SlabAllocator::kMaxChunk) {
+    SlabAllocator::deallocate(block, request);
+  } else {
+    std::free(block);
+  }
+}
 
 Item* Item::create(std::string_view key, size_t value_size, bool links) noexcept {
-  void* memory = std::malloc(sizeof(Item) + links_size(links) + key.size() + value_size);
+  void* memory = allocate_block(request_size(key.size(), value_size, links));
   if (memory == nullptr) {
     return nullptr;
   }
@@ -39,8 +62,9 @@ Item* Item::copy_with_links(const Item& item) noexcept {
 
 void Item::release(Item* item) noexcept {
   if (item->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    const size_t request = request_size(item->key_size, item->value_size, item->has_links);
     item->~Item();
-    std::free(item);
+    free_block(item, request);
   }
 }
 

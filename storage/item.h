@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "storage/slab.h"
+
 namespace treecached::storage {
 
 namespace detail {
@@ -72,15 +74,30 @@ struct Item {
 
   [[nodiscard]] static size_t total_size_for(size_t key_size, size_t value_size,
                                              bool links = false) noexcept {
-    return allocation_size(sizeof(Item) + links_size(links) + key_size + value_size);
+    return block_size(request_size(key_size, value_size, links));
   }
 
-  // What glibc's malloc uses for a request: an 8-byte chunk header, rounded
-  // up to 16 bytes, at least 32.
-  [[nodiscard]] static constexpr size_t allocation_size(size_t request) noexcept {
+  // Memory for items and tree nodes: small blocks from the slab allocator,
+  // larger ones from malloc. block_size() is what a block of `request`
+  // bytes really takes.
+  [[nodiscard]] static void* allocate_block(size_t request) noexcept;
+  static void free_block(void* block, size_t request) noexcept;
+  [[nodiscard]] static constexpr size_t block_size(size_t request) noexcept {
+    if (request <= SlabAllocator::kMaxChunk) {
+      return SlabAllocator::chunk_size(request);
+    }
+    // glibc: an 8-byte chunk header, rounded up to 16 bytes; from the mmap
+    // threshold on, a mapping of whole pages with a 16-byte header.
     const size_t chunk = (request + 8 + 15) & ~size_t{15};
-    return chunk < 32 ? 32 : chunk;
+    if (chunk < kMmapThreshold) {
+      return chunk;
+    }
+    return (chunk + 8 + 4095) & ~size_t{4095};
   }
+  // Blocks from this size on get their own mappings, given back to the
+  // kernel when freed. glibc's sliding default lets large values fragment
+  // the heap, holding far more memory than the budget counts.
+  static constexpr size_t kMmapThreshold = 16 * 1024;
 
   // Allocates an item with room for the key, `value_size` bytes of value and,
   // if `links`, tree links; copies the key. nullptr if memory is exhausted.
@@ -95,6 +112,9 @@ struct Item {
  private:
   static constexpr size_t links_size(bool links) noexcept {
     return links ? sizeof(detail::TreeNode*) : 0;
+  }
+  static constexpr size_t request_size(size_t key_size, size_t value_size, bool links) noexcept {
+    return sizeof(Item) + links_size(links) + key_size + value_size;
   }
   [[nodiscard]] detail::TreeNode** link_slot() const noexcept {
     return reinterpret_cast<detail::TreeNode**>(const_cast<Item*>(this) + 1);

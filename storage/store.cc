@@ -128,7 +128,9 @@ struct alignas(64) Shard {
     for (Item* head : buckets) {
       while (head != nullptr) {
         Item* next = head->hash_next;
-        delete head->node();
+        if (TreeNode* node = head->node()) {
+          free_node(node);
+        }
         Item::release(head);
         head = next;
       }
@@ -215,22 +217,28 @@ struct alignas(64) Shard {
   }
 
   detail::TreeNode* new_node(Item* entry, TreeNode* parent, size_t depth) noexcept {
-    auto* node = new (std::nothrow) TreeNode;
-    if (node == nullptr) {
+    void* memory = Item::allocate_block(sizeof(TreeNode));
+    if (memory == nullptr) {
       return nullptr;
     }
+    auto* node = new (memory) TreeNode;
     node->entry = entry;
     node->depth = static_cast<uint16_t>(depth);
     if (parent != nullptr) {
       parent->attach_child(node);
     }
-    charge(Item::allocation_size(sizeof(TreeNode)));
+    charge(Item::block_size(sizeof(TreeNode)));
     return node;
   }
 
+  static void free_node(TreeNode* node) noexcept {
+    node->~TreeNode();
+    Item::free_block(node, sizeof(TreeNode));
+  }
+
   void delete_node(TreeNode* node) noexcept {
-    refund(Item::allocation_size(sizeof(TreeNode)));
-    delete node;
+    refund(Item::block_size(sizeof(TreeNode)));
+    free_node(node);
   }
 
   // A top-level item that lost its last child needs no tree links any more.

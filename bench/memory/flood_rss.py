@@ -8,11 +8,15 @@ budget and the empty process.
 
 Usage:
   /usr/bin/python3 bench/memory/flood_rss.py --server-bin build/release/server/treecached
-      [--memory-mb 32] [--max-value 100000] [--total-mb 400]
+      [--memory-mb 32] [--max-value 100000] [--total-mb 400] [--connections 1]
+
+With several connections the batches go round-robin over them, so that the
+server's worker threads all allocate and free.
 """
 
 import argparse
 import random
+import socket
 import sys
 
 from servers import free_port, start, stop
@@ -41,10 +45,13 @@ def main():
     ap.add_argument("--memory-mb", type=int, default=32)
     ap.add_argument("--max-value", type=int, default=100000)
     ap.add_argument("--total-mb", type=int, default=400)
+    ap.add_argument("--connections", type=int, default=1)
     args = ap.parse_args()
     port = free_port()
     proc, sock = start([args.server_bin, "-l", "127.0.0.1", "-p", str(port), "-t", "2",
                         "-m", str(args.memory_mb)], port)
+    socks = [sock] + [socket.create_connection(("127.0.0.1", port), timeout=60)
+                      for _ in range(args.connections - 1)]
     try:
         empty = rss_mib(proc.pid)
         rng = random.Random(1)
@@ -57,11 +64,15 @@ def main():
                 batch.append(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (key % 2000000, size, b"x" * size))
                 written += size
                 key += 1
-            sock.sendall(b"".join(batch))
+            socks[key // 200 % len(socks)].sendall(b"".join(batch))
             if key % 20000 == 0:
-                sock.sendall(b"version\r\n")
-                sock.recv(100)
+                for s in socks:  # every connection has caught up
+                    s.sendall(b"version\r\n")
+                    s.recv(100)
                 peak = max(peak, rss_mib(proc.pid))
+        for s in socks:
+            s.sendall(b"version\r\n")
+            s.recv(100)
         s = stats(sock)
         peak = max(peak, rss_mib(proc.pid))
         print("-m %d MiB, values 10..%d B, %d MiB written: empty RSS %.1f MiB, peak RSS %.1f MiB "
@@ -69,6 +80,8 @@ def main():
               % (args.memory_mb, args.max_value, written / 2**20, empty, peak,
                  args.memory_mb + empty, s["bytes"], s["curr_items"], s["evictions"]))
     finally:
+        for s in socks[1:]:
+            s.close()
         stop(proc, sock)
     return 0
 

@@ -445,20 +445,22 @@ TEST(TreeTest, RemovingChildKeepsParentValue) {
 }
 
 // A node that lost its last child is a flat key again (item.h: tree links
-// are "null for a flat key without children"): it is charged like one, so
-// the same contents cost the same bytes whatever their history.
-TEST(TreeTest, FormerParentCostsLikeAFlatKey) {
+// are "null for a flat key without children"): its tree node is freed and
+// only the item's 8-byte link slot remains of its past as a parent.
+TEST(TreeTest, FormerParentCostsLikeAFlatKeyWithALinkSlot) {
+  const size_t former_parent = Item::total_size_for(1, 6, /*links=*/true);
+  ASSERT_EQ(former_parent, item_bytes("p", "parent") + 8);
   Store store(config());
   ASSERT_EQ(store.set("p", "parent", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("p c", "child", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.remove("p c", kNow), StoreStatus::kOk);
-  EXPECT_EQ(store.stats().bytes, item_bytes("p", "parent"));
+  EXPECT_EQ(store.stats().bytes, former_parent);
   // Also when the child went by expiry.
   ASSERT_EQ(store.set("q", "parent", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("q c", "child", 0, kNow + 1, kNow), StoreStatus::kStored);
   EXPECT_EQ(value_of(store, "q c", kNow + 1), kMiss);
   EXPECT_EQ(children(store, "q", kNow + 1), Keys{});
-  EXPECT_EQ(store.stats().bytes, item_bytes("p", "parent") + item_bytes("q", "parent"));
+  EXPECT_EQ(store.stats().bytes, 2 * former_parent);
 }
 
 TEST(TreeTest, RemovingLastChildRemovesValuelessAncestors) {
