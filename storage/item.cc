@@ -54,7 +54,7 @@ Item* Item::copy_with_links(const Item& item) noexcept {
     copy->deadline = item.deadline;
     copy->cas = item.cas;
     copy->fetched = item.fetched;
-    copy->active = item.active;
+    copy->lives = item.lives;
     copy->under_value = item.under_value;
   }
   return copy;

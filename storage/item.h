@@ -16,29 +16,30 @@ struct TreeNode;
 // allocation. Most items are flat keys holding a value; an item may also be a
 // value-less node that exists because it has children.
 //
-// The hash chain, LRU and tree links are guarded by the owning shard's mutex,
-// as are `deadline`, `fetched`, `active`, `under_value` and `node`. `refs` counts the shard's
-// own reference (while linked) plus every ItemRef; the item is freed when it drops to zero. Key,
-// value, flags and cas never change after linking, so an ItemRef may read them without the lock.
+// The hash chain and tree links are guarded by the owning shard's mutex, as are `deadline`,
+// `fetched`, `lives`, `under_value` and `node`. `refs` counts the shard's own reference (while
+// linked) plus every ItemRef; the item is freed when it drops to zero. Key, value, flags and cas
+// never change after linking, so an ItemRef may read them without the lock.
+//
+// There are no LRU links: eviction is a CLOCK over the shard's hash table (store.cc), which
+// needs only the two `lives` bits and keeps the header at 40 bytes.
 struct Item {
   Item* hash_next = nullptr;
-  Item* lru_prev = nullptr;
-  Item* lru_next = nullptr;
   uint64_t cas = 0;
   uint32_t deadline = 0;  // unix seconds; 0 = never
   uint32_t flags = 0;
   uint32_t value_size = 0;
   std::atomic<uint32_t> refs{1};
   uint16_t key_size = 0;
-  bool has_value = true;  // false: a value-less node (never in the LRU); never changes
+  bool has_value = true;  // false: a value-less node (never evicted itself); never changes
   // The item has room for tree links (a TreeNode pointer before the key).
   // Flat keys without children go without, saving 8 bytes. Never changes.
   bool has_links = false;
   uint8_t fetched : 1 = 0;
-  // Used since it last reached the LRU tail: eviction gives it a second
-  // chance (moves it to the head) instead of removing it. Setting a bit on
-  // every hit is cheaper than relinking the LRU list.
-  uint8_t active : 1 = 0;
+  // Passes of the eviction hand the value survives: a stored value gets one,
+  // a read value two, so values being read outlast a stream of writes. The
+  // hand takes one at each pass and evicts at none.
+  uint8_t lives : 2 = 0;
   // Some ancestor holds a value, so its expiry can end this node: lookups
   // check the ancestors only when this is set.
   uint8_t under_value : 1 = 0;
@@ -121,8 +122,8 @@ struct Item {
   }
 };
 
-// The header is most of the per-item overhead: keep it at 56 bytes.
-static_assert(sizeof(Item) == 56);
+// The header is most of the per-item overhead: keep it at 40 bytes.
+static_assert(sizeof(Item) == 40);
 
 // A counted reference to an item, valid after the shard lock is released.
 class ItemRef {

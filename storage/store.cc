@@ -101,15 +101,14 @@ struct TreeNode {
 
 struct alignas(64) Shard {
   // Guards every other field of the shard, and the links, deadline,
-  // fetched, active, under_value and node of the items linked in it.
+  // fetched, lives, under_value and node of the items linked in it.
   std::mutex mu;
   std::atomic<size_t>* store_bytes = nullptr;  // the store-wide total to keep in step
   std::vector<Item*> buckets = std::vector<Item*>(64, nullptr);
-  size_t entries = 0;        // items in the hash table, value-less nodes included
-  size_t value_count = 0;    // items holding a value (curr_items)
-  size_t bytes = 0;          // items and tree nodes
-  Item* lru_head = nullptr;  // most recently used
-  Item* lru_tail = nullptr;  // eviction candidate
+  size_t entries = 0;      // items in the hash table, value-less nodes included
+  size_t value_count = 0;  // items holding a value (curr_items)
+  size_t bytes = 0;        // items and tree nodes
+  size_t clock_hand = 0;   // the bucket eviction looks at next
 
   uint64_t total_items = 0;
   uint64_t evictions = 0;
@@ -150,24 +149,7 @@ struct alignas(64) Shard {
     return slot;
   }
 
-  void lru_push_front(Item* item) noexcept {
-    item->lru_prev = nullptr;
-    item->lru_next = lru_head;
-    if (lru_head != nullptr) {
-      lru_head->lru_prev = item;
-    } else {
-      lru_tail = item;
-    }
-    lru_head = item;
-  }
-
-  void lru_remove(Item* item) noexcept {
-    (item->lru_prev != nullptr ? item->lru_prev->lru_next : lru_head) = item->lru_next;
-    (item->lru_next != nullptr ? item->lru_next->lru_prev : lru_tail) = item->lru_prev;
-    item->lru_prev = item->lru_next = nullptr;
-  }
-
-  static void mark_used(Item* item) noexcept { item->active = 1; }
+  static void mark_used(Item* item) noexcept { item->lives = 2; }
 
   void charge(size_t amount) noexcept {
     bytes += amount;
@@ -190,7 +172,7 @@ struct alignas(64) Shard {
     ++entries;
     ++depth_counts[depth_of(*item)];
     if (item->has_value) {
-      lru_push_front(item);
+      item->lives = 1;  // see Item::lives
       ++value_count;
       ++total_items;
     }
@@ -200,7 +182,7 @@ struct alignas(64) Shard {
     }
   }
 
-  // Takes an item out of the hash table and LRU (not out of the tree) and
+  // Takes an item out of the hash table (not out of the tree) and
   // returns the shard's reference to the caller.
   Item* take_out(Item* item) noexcept {
     Item** slot = find_slot(item->key(), hash_key(item->key()));
@@ -209,7 +191,6 @@ struct alignas(64) Shard {
     --entries;
     --depth_counts[depth_of(*item)];
     if (item->has_value) {
-      lru_remove(item);
       --value_count;
     }
     refund(item->total_size());
@@ -250,7 +231,7 @@ struct alignas(64) Shard {
     }
   }
 
-  // Removes `entry` and everything below it from the table, the LRU and the
+  // Removes `entry` and everything below it from the table and the
   // tree (the caller detaches `entry`'s node from its parent first).
   void erase_subtree(Item* entry) noexcept {
     take_out(entry);  // while entry->node() still tells its depth
@@ -398,9 +379,9 @@ bool Store::make_room(size_t bytes) {
     if (!evictions_enabled_ || bytes > limit || empty_visits > shard_count) {
       return false;
     }
-    // Visit shards in turn: with uniform hashing each shard's LRU tail is
-    // about as old as any other's, so this approximates a global LRU without
-    // holding two locks.
+    // Visit shards in turn, each for its share: with uniform hashing every
+    // shard's hand sees values of about the same age, so this approximates
+    // one clock over the whole store without holding two locks.
     const size_t deficit = used + bytes - limit;
     const size_t share = std::max<size_t>(deficit / shard_count, 1);
     Shard& shard =
@@ -408,30 +389,54 @@ bool Store::make_room(size_t bytes) {
     size_t freed = 0;
     {
       std::lock_guard lock(shard.mu);
-      size_t second_chances = 0;
-      while (freed < share && shard.lru_tail != nullptr) {
-        Item* victim = shard.lru_tail;
-        // Used since it was last here: back to the head, once per pass.
-        if (victim->active && second_chances < shard.value_count) {
-          victim->active = 0;
-          shard.lru_remove(victim);
-          shard.lru_push_front(victim);
-          ++second_chances;
-          continue;
-        }
-        ++shard.evictions;
-        if (!victim->fetched) {
-          ++shard.evicted_unfetched;
-        }
-        // Accounted under the lock, so no other thread sees the shard empty
-        // while its bytes still count as used. A parent takes its subtree.
-        const size_t before = shard.bytes;
-        remove_node(shard, victim);
-        freed += before - shard.bytes;
-      }
+      freed = evict(shard, share);
     }
     empty_visits = freed == 0 ? empty_visits + 1 : 0;
   }
+}
+
+// CLOCK over the hash table: the hand visits the shard's buckets in turn and
+// takes one of each value's lives (Item::lives); a value with none left is
+// evicted, with its subtree. A new value lives at least one turn of the hand,
+// as it would pass through an LRU, and one being read outlasts the writes.
+size_t Store::evict(Shard& shard, size_t wanted) {
+  const size_t before = shard.bytes;
+  const auto freed = [&] { return before - shard.bytes; };
+  // Three turns at most: the first two may only take lives.
+  for (size_t visits = 3 * shard.buckets.size() + 1; visits > 0 && freed() < wanted; --visits) {
+    const size_t bucket = shard.clock_hand & (shard.buckets.size() - 1);
+    // Evict this bucket's values without lives before taking the others':
+    // a life taken now must not count until the next turn.
+    for (Item* victim = nullptr;;) {
+      victim = nullptr;
+      for (Item* entry = shard.buckets[bucket]; entry != nullptr; entry = entry->hash_next) {
+        if (entry->has_value && entry->lives == 0) {
+          victim = entry;
+          break;
+        }
+      }
+      if (victim == nullptr) {
+        break;
+      }
+      ++shard.evictions;
+      if (!victim->fetched) {
+        ++shard.evicted_unfetched;
+      }
+      // Accounted under the lock, so no other thread sees the shard empty
+      // while its bytes still count as used. A parent takes its subtree.
+      remove_node(shard, victim);
+      if (freed() >= wanted) {
+        return freed();  // the hand stays: this bucket may hold more
+      }
+    }
+    for (Item* entry = shard.buckets[bucket]; entry != nullptr; entry = entry->hash_next) {
+      if (entry->lives != 0) {
+        --entry->lives;
+      }
+    }
+    ++shard.clock_hand;
+  }
+  return freed();
 }
 
 void Store::remove_node(Shard& shard, Item* entry) {

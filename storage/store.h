@@ -172,6 +172,9 @@ class Store {
   void flush_now() noexcept;
   // Evicts until `bytes` more fit under the limit; false if they cannot.
   bool make_room(size_t bytes);
+  // Evicts from one shard (its lock held) until `wanted` bytes are freed or
+  // the hand has gone round twice; returns the bytes freed.
+  size_t evict(Shard& shard, size_t wanted);
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
 
   // Calls fn(shard) for every shard in turn, each under its own lock.

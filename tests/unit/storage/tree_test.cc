@@ -801,16 +801,20 @@ TEST(TreeTest, DelayedFlushTakesSubtrees) {
 TEST(TreeTest, EvictingParentValueTakesSubtreeAndItsBytes) {
   Store store(config(1024 * 1024, /*shard_bits=*/0));
   const std::string parent_value(100, 'p');
-  // The parent's value is the oldest: the LRU tail.
   ASSERT_EQ(store.set("p", parent_value, 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("p c1", "x", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("p c2", "y", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("p c1 d", "z", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("other", "o", 0, kNever, kNow), StoreStatus::kStored);
+  // Everything but the parent's value is read: the parent is the one value
+  // eviction may take.
+  for (const char* path : {"p c1", "p c2", "p c1 d", "other"}) {
+    ASSERT_NE(value_of(store, path), kMiss) << path;
+  }
   const uint64_t before = store.stats().bytes;
   ASSERT_GT(before, item_bytes("p", parent_value) + item_bytes("other", "o"));
 
-  // One byte short for "q": evicting the LRU value (p) must make room.
+  // One byte short for "q": evicting the unread value (p) must make room.
   const std::string q_value(50, 'q');
   store.set_memory_limit(before + item_bytes("q", q_value) - 1);
   ASSERT_EQ(store.set("q", q_value, 0, kNever, kNow), StoreStatus::kStored);
@@ -833,9 +837,11 @@ TEST(TreeTest, EvictingParentValueTakesSubtreeAndItsBytes) {
 
 TEST(TreeTest, EvictingChildKeepsParent) {
   Store store(config(1024 * 1024, /*shard_bits=*/0));
-  ASSERT_EQ(store.set("p c1", "x", 0, kNever, kNow), StoreStatus::kStored);  // the LRU tail
+  ASSERT_EQ(store.set("p c1", "x", 0, kNever, kNow), StoreStatus::kStored);  // never read
   ASSERT_EQ(store.set("p", "v", 0, kNever, kNow), StoreStatus::kStored);
   ASSERT_EQ(store.set("p c2", "y", 0, kNever, kNow), StoreStatus::kStored);
+  ASSERT_EQ(value_of(store, "p"), "v");
+  ASSERT_EQ(value_of(store, "p c2"), "y");
   const uint64_t before = store.stats().bytes;
   const std::string q_value(20, 'q');
   store.set_memory_limit(before + item_bytes("q", q_value) - 1);
