@@ -44,7 +44,7 @@ using EventPtr = std::unique_ptr<event, EventDeleter>;
 
 // Preload requests go this deep regardless of --pipeline: they are not measured.
 constexpr uint32_t kPreloadDepth = 32;
-constexpr size_t kInputBufferSize = 128 * 1024;
+constexpr size_t kInputBufferSize = size_t{128} * 1024;
 constexpr timeval kTick = {0, 100'000};  // timeouts and --stop checks
 
 // A blocking connect (loopback servers answer at once), then non-blocking with
@@ -538,6 +538,7 @@ std::unique_ptr<PhaseResult> run_phase(const Workload& workload, PhaseKind kind,
                                 ? start + static_cast<uint64_t>(options.duration * 1e9)
                                 : 0;
   std::vector<std::thread> running;
+  running.reserve(workers.size());
   for (auto& worker : workers) {
     running.emplace_back([&worker, deadline] { worker->run(deadline); });
   }
