@@ -43,6 +43,7 @@ BASE_PROFILES = [
 PIPELINE_DEPTH = 16
 SERVERS = ("treecached", "memcached")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+GENERATOR_BUSY = 0.85  # cores of CPU the load generator used, median over rounds
 
 
 def profiles():
@@ -241,8 +242,12 @@ def table(summary):
                  "mc cpuus", "x ops", "x p99", "x cpu"))
     lines = [header, "-" * len(header)]
     for row in summary:
+        # "!" marks a profile where the load generator used most of a core: its ops/s
+        # may be the generator's limit rather than the server's.
+        busy = any((row["%s_bench_cpu_util" % server] or 0) > GENERATOR_BUSY
+                   for server in SERVERS)
         lines.append("%-3s %-16s | %11s %9s %8s | %11s %9s %8s | %6s %6s %6s" % (
-            row["server_threads"], row["profile"],
+            row["server_threads"], row["profile"] + ("!" if busy else ""),
             fmt(row["treecached_ops_per_sec"]), fmt(row["treecached_p99_us"]),
             fmt(row["treecached_server_cpu_us_per_req"], 2),
             fmt(row["memcached_ops_per_sec"]), fmt(row["memcached_p99_us"]),
@@ -431,7 +436,8 @@ def main():
     print()
     print("Medians over %d rounds of %g s; tc = treecached, mc = memcached %s; "
           "x = treecached/memcached" % (args.rounds, args.seconds, meta["memcached"]))
-    print("(ops/s higher is better; p99 and server CPU us per request lower is better)")
+    print("(ops/s higher is better; p99 and server CPU us per request lower is better; "
+          "! = load generator above %.2f cores)" % GENERATOR_BUSY)
     print(table(summary))
     print()
     print("results: %s" % " ".join(sorted(os.listdir(out_dir))) + " in " + out_dir)
