@@ -132,7 +132,7 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
   };
   Options o;
   exit_code = 64;
-  optind = 1;
+  optind = 0;  // GNU getopt: 0 reinitialises fully (parse_options may run more than once)
   int id = 0;
   while ((id = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     const char* arg = optarg;
