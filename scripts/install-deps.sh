@@ -9,6 +9,8 @@ packages=(
   # Test oracles and real clients: stock memcached, Debian's Python with
   # pymemcache, and the libmemcached command-line tools (memccp, memccapable, ...).
   memcached python3 python3-pymemcache libmemcached-tools
+  # bench/compare/run.sh plots with gnuplot.
+  gnuplot-nox
 )
 
 missing=()

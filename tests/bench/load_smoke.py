@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Smoke test of treecached-bench against treecached and stock memcached.
+
+Starts each server on a free loopback port and runs short fixed-count loads:
+a get/set/multiget mix with pipelining, get-only after --preload (hit ratio
+1.0), a miss-only run (hit ratio 0.0) and CSV output; then checks that a
+refused connection is reported as an error. Every JSON result must parse.
+
+Usage:
+  /usr/bin/python3 tests/bench/load_smoke.py --server-bin build/debug/server/treecached
+      --bench-bin build/debug/bench/load/treecached-bench [--memcached-bin /usr/bin/memcached]
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REQUESTS = 2000
+KEYS = 1000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(argv, port):
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("server did not start: %s" % " ".join(argv))
+
+
+class Failures:
+    def __init__(self):
+        self.messages = []
+
+    def check(self, condition, message):
+        if not condition:
+            self.messages.append(message)
+            print("FAIL:", message)
+
+
+def run_bench(bench, port, args, expect_rc=0):
+    argv = [bench, "--port", str(port), "--keys", str(KEYS)] + args
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if done.returncode != expect_rc:
+        raise RuntimeError("%s exited %d (expected %d)\nstdout:\n%s\nstderr:\n%s"
+                           % (" ".join(argv), done.returncode, expect_rc, done.stdout,
+                              done.stderr))
+    return done
+
+
+def check_server(bench, port, name, failures, workdir):
+    base = ["--connections", "4", "--pipeline", "4", "--requests", str(REQUESTS)]
+
+    # Mixed gets (multiget of 4 keys) and sets, pipelined, over preloaded keys.
+    json_file = os.path.join(workdir, name + "-mix.json")
+    run_bench(bench, port, base + ["--get-ratio", "0.8", "--multiget", "4", "--preload",
+                                   "--threads", "2", "--json", json_file])
+    with open(json_file) as f:
+        mix = json.load(f)
+    failures.check(mix["errors"] == 0, "%s mix: %d errors" % (name, mix["errors"]))
+    failures.check(mix["requests"] == REQUESTS,
+                   "%s mix: %d requests, wanted %d" % (name, mix["requests"], REQUESTS))
+    failures.check(mix["gets"] + mix["sets"] == REQUESTS, "%s mix: gets + sets" % name)
+    failures.check(0 < mix["sets"] < REQUESTS // 2, "%s mix: %d sets" % (name, mix["sets"]))
+    failures.check(mix["keys_requested"] == 4 * mix["gets"], "%s mix: keys per get" % name)
+    failures.check(mix["hit_ratio"] == 1.0, "%s mix: hit ratio %s" % (name, mix["hit_ratio"]))
+    failures.check(mix["preload"]["requests"] == KEYS and mix["preload"]["errors"] == 0,
+                   "%s mix: preload %s" % (name, mix["preload"]))
+    lat = mix["latency_us"]
+    failures.check(0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"],
+                   "%s mix: latency percentiles out of order: %s" % (name, lat))
+
+    # Get-only after --preload: every key is there. JSON on stdout.
+    done = run_bench(bench, port, base + ["--get-ratio", "1", "--preload", "--format", "json"])
+    gets = json.loads(done.stdout)
+    failures.check(gets["errors"] == 0, "%s get: errors" % name)
+    failures.check(gets["requests"] == REQUESTS and gets["gets"] == REQUESTS,
+                   "%s get: %d requests" % (name, gets["requests"]))
+    failures.check(gets["hit_ratio"] == 1.0, "%s get: hit ratio %s" % (name, gets["hit_ratio"]))
+
+    # Keys that were never stored: all misses. CSV on stdout.
+    done = run_bench(bench, port, base + ["--get-ratio", "1", "--key-prefix", "absent:",
+                                          "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    failures.check(len(rows) == 1, "%s miss: %d CSV rows" % (name, len(rows)))
+    failures.check(rows and float(rows[0]["hit_ratio"]) == 0.0 and rows[0]["errors"] == "0"
+                   and rows[0]["requests"] == str(REQUESTS), "%s miss: %s" % (name, rows))
+    print("%s: mix %.0f req/s p99 %.0f us; get hit ratio %.3f; miss OK"
+          % (name, mix["ops_per_sec"], lat["p99"], gets["hit_ratio"]))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server-bin", required=True)
+    parser.add_argument("--bench-bin", required=True)
+    parser.add_argument("--memcached-bin", default="/usr/bin/memcached")
+    args = parser.parse_args()
+    failures = Failures()
+
+    done = subprocess.run([args.bench_bin, "--help"], capture_output=True, text=True)
+    failures.check(done.returncode == 0 and "--pipeline" in done.stdout, "--help")
+    done = subprocess.run([args.bench_bin, "--get-ratio", "2"], capture_output=True)
+    failures.check(done.returncode == 64, "bad option: exit %d" % done.returncode)
+
+    servers = [("treecached", lambda port: [args.server_bin, "-l", "127.0.0.1", "-p", str(port),
+                                            "-t", "2", "-m", "64"])]
+    if os.path.exists(args.memcached_bin):
+        servers.append(("memcached", lambda port: [args.memcached_bin, "-u", "nobody", "-U", "0",
+                                                   "-l", "127.0.0.1", "-p", str(port), "-t", "2",
+                                                   "-m", "64"]))
+    else:
+        print("note: %s not found, memcached part skipped" % args.memcached_bin)
+
+    with tempfile.TemporaryDirectory() as workdir:
+        for name, argv in servers:
+            port = free_port()
+            proc = start_server(argv(port), port)
+            try:
+                check_server(args.bench_bin, port, name, failures, workdir)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+        # Nothing listens there any more: every connection is an error, exit status 1.
+        done = run_bench(args.bench_bin, port, ["--connections", "3", "--requests", "10",
+                                                "--format", "json"], expect_rc=1)
+        refused = json.loads(done.stdout)
+        failures.check(refused["connection_errors"] == 3 and refused["requests"] == 0,
+                       "refused: %s" % refused)
+
+    if failures.messages:
+        print("%d check(s) failed" % len(failures.messages))
+        return 1
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
