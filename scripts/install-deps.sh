@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages treecached needs to build, test and
 # benchmark. Runs apt-get only when something is missing. Needs root.
+#
+# Usage: scripts/install-deps.sh [fuzz]   (fuzz: also clang and its libFuzzer
+# and sanitizer runtimes, for the `fuzz` preset and scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -10,6 +13,9 @@ packages=(
   # pymemcache, and the libmemcached command-line tools (memccp, memccapable, ...).
   memcached python3 python3-pymemcache libmemcached-tools
 )
+if [[ "${1:-}" == fuzz ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
