@@ -160,7 +160,7 @@ bool json_string_array(std::string_view text, size_t& count) {
     }
     ++i;
     while (i < end && text[i] != '"') {
-      i += text[i] == '\\' ? 2 : 1;
+      i += text[i] == '\\' ? size_t{2} : size_t{1};
     }
     if (i >= end) {
       return false;
