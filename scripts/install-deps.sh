@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages treecached needs to build, test and
 # benchmark. Runs apt-get only when something is missing. Needs root.
+#
+# Usage: scripts/install-deps.sh [fuzz]   (fuzz: also clang and its libFuzzer
+# and sanitizer runtimes, for the `fuzz` preset and scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -12,6 +15,9 @@ packages=(
   # bench/compare/run.sh plots with gnuplot.
   gnuplot-nox
 )
+if [[ "${1:-}" == fuzz ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -271,6 +271,9 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
       protocol::append(out, reply::kBadFormat);
       return;
     }
+    // Every key looked up counts, so that cmd_get = get_hits + get_misses
+    // (and likewise for touches).
+    counters_.add(touching ? Counter::kCmdTouch : Counter::kCmdGet);
     std::string_view path;
     if (codec_.to_path(key, true, path) != protocol::ParseError::kNone) {
       // Separator mode: a key that does not split into a valid path misses.
@@ -279,7 +282,6 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
     }
     const storage::ItemRef item = touching ? context_.store.get_and_touch(path, deadline, now)
                                            : context_.store.get(path, now);
-    counters_.add(touching ? Counter::kCmdTouch : Counter::kCmdGet);
     if (!item) {
       counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
       continue;
