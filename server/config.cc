@@ -29,6 +29,7 @@ constexpr const char* kUsage =
     "      --key-separator=<char>   split single-token keys on this character into paths\n"
     "      --memcached-syntax       value commands take one key with memcached's token\n"
     "                               counts; extra tokens are errors, not a path\n"
+    "      --idle-timeout=<sec>     close connections idle this long (default: 0, never)\n"
     "  -v, --verbose                verbose (repeat for more)\n"
     "  -h, --help                   print this help and exit\n"
     "  -V, --version                print version and exit\n";
@@ -67,6 +68,7 @@ enum : int {
   kMaxListingOption,
   kKeySeparatorOption,
   kMemcachedSyntaxOption,
+  kIdleTimeoutOption,
 };
 
 bool fail(const char* flag, const char* value, const char* why) {
@@ -95,6 +97,7 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
       {"max-listing", required_argument, nullptr, kMaxListingOption},
       {"key-separator", required_argument, nullptr, kKeySeparatorOption},
       {"memcached-syntax", no_argument, nullptr, kMemcachedSyntaxOption},
+      {"idle-timeout", required_argument, nullptr, kIdleTimeoutOption},
       {nullptr, 0, nullptr, 0},
   };
   optind = 1;
@@ -160,6 +163,10 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
       }
       case kMemcachedSyntaxOption:
         config.memcached_syntax = true;
+        break;
+      case kIdleTimeoutOption:
+        ok = parse_number(arg, config.idle_timeout) ||
+             fail("idle timeout", arg, "expected seconds (0: never)");
         break;
       case 'v':
         ++config.verbosity;

@@ -29,6 +29,8 @@ struct Config {
   // Value commands take one key and memcached's token counts (see
   // protocol::ParserLimits::memcached_syntax).
   bool memcached_syntax = false;
+  // Close a connection that sends nothing for this many seconds (0: never).
+  unsigned idle_timeout = 0;
 };
 
 enum class ParseOutcome { kRun, kExitSuccess, kExitFailure };

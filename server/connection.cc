@@ -14,16 +14,23 @@ namespace {
 // Stop executing pipelined requests once this much output waits; the rest
 // are served after the client has read it.
 constexpr size_t kOutputHighWater = 256 * 1024;
-// Buffers grown for a big value are given back above these sizes.
+// Buffers grown for a big value are given back above these sizes. A
+// streamed reply fills the output to the high-water mark plus one value, so
+// the output keeps room for that without reallocating for every batch.
 constexpr size_t kInputKeep = 64 * 1024;
-constexpr size_t kOutputKeep = 256 * 1024;
+constexpr size_t kOutputKeep = 2 * kOutputHighWater;
 
 uint32_t wall_clock_seconds() noexcept { return static_cast<uint32_t>(std::time(nullptr)); }
 
 }  // namespace
 
 Connection::Connection(Worker& worker, int fd)
-    : worker_(worker), fd_(fd), executor_(worker.context(), worker.counters()) {}
+    : worker_(worker), fd_(fd), executor_(worker.context(), worker.counters()) {
+  if (const unsigned seconds = worker.context().config.idle_timeout; seconds != 0) {
+    idle_timeout_.tv_sec = static_cast<time_t>(seconds);
+    read_timeout_ = &idle_timeout_;
+  }
+}
 
 Connection::~Connection() {
   if (read_event_ != nullptr) {
@@ -41,11 +48,19 @@ bool Connection::start() {
       event_new(worker_.base(), fd_, EV_READ | EV_PERSIST, &Connection::on_readable, this);
   write_event_ =
       event_new(worker_.base(), fd_, EV_WRITE | EV_PERSIST, &Connection::on_writable, this);
-  return read_event_ != nullptr && write_event_ != nullptr && event_add(read_event_, nullptr) == 0;
+  return read_event_ != nullptr && write_event_ != nullptr &&
+         event_add(read_event_, read_timeout_) == 0;
 }
 
-void Connection::on_readable(evutil_socket_t, short, void* self) noexcept {
-  static_cast<Connection*>(self)->handle_readable();
+void Connection::watch_reads() { event_add(read_event_, read_timeout_); }
+
+void Connection::on_readable(evutil_socket_t, short what, void* self) noexcept {
+  auto* connection = static_cast<Connection*>(self);
+  if ((what & EV_TIMEOUT) != 0) {
+    connection->close();  // idle past --idle-timeout
+    return;
+  }
+  connection->handle_readable();
 }
 
 void Connection::on_writable(evutil_socket_t, short, void* self) noexcept {
@@ -82,7 +97,7 @@ void Connection::handle_writable() {
   }
   writing_blocked_ = false;
   event_del(write_event_);
-  event_add(read_event_, nullptr);
+  watch_reads();
   serve();
 }
 

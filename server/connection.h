@@ -31,6 +31,8 @@ class Connection {
   enum class Flush { kDone, kBlocked, kClosed };
 
   static void on_readable(evutil_socket_t fd, short what, void* self) noexcept;
+  // Registers for reads again, with the idle timeout.
+  void watch_reads();
   static void on_writable(evutil_socket_t fd, short what, void* self) noexcept;
 
   void handle_readable();
@@ -46,6 +48,9 @@ class Connection {
 
   Worker& worker_;
   int fd_;
+  // --idle-timeout for the read event; nullptr when off.
+  timeval idle_timeout_{};
+  const timeval* read_timeout_ = nullptr;
   event* read_event_ = nullptr;
   event* write_event_ = nullptr;
   InputBuffer input_;

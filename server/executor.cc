@@ -218,15 +218,17 @@ bool Executor::start_listing(StoreStatus status, OutputBuffer& out) {
 
 void Executor::continue_stream(OutputBuffer& out, size_t output_limit) {
   const bool children = stream_kind_ == StreamKind::kChildren;
+  const bool with_cas = stream_kind_ == StreamKind::kValuesWithCas;
   for (; stream_next_ < stream_.size() && out.size() < output_limit; ++stream_next_) {
-    const storage::ItemRef& node = stream_[stream_next_];
+    storage::ItemRef& node = stream_[stream_next_];
     if (children) {
       if (stream_next_ > 0) {
         out.push_back(',');
       }
       protocol::append_json_string(out, PathCodec::name_of(node.key()));
     } else {
-      append_value(out, node, false);
+      append_value(out, node, with_cas);
+      node.reset();  // written: the item need not be held any longer
     }
   }
   if (stream_next_ < stream_.size()) {
@@ -268,6 +270,7 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
       // memcached discards every reply not yet sent on the connection, not
       // only this command's: the earlier replies of the batch are lost too.
       out.clear();
+      stream_.clear();
       protocol::append(out, reply::kBadFormat);
       return;
     }
@@ -280,16 +283,28 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
       counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
       continue;
     }
-    const storage::ItemRef item = touching ? context_.store.get_and_touch(path, deadline, now)
-                                           : context_.store.get(path, now);
+    storage::ItemRef item = touching ? context_.store.get_and_touch(path, deadline, now)
+                                     : context_.store.get(path, now);
     if (!item) {
       counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
       continue;
     }
     counters_.add(touching ? Counter::kTouchHits : Counter::kGetHits);
-    append_value(out, item, with_cas);
+    // Past a batch's worth of output the values are kept by reference and
+    // written as the client reads (continue_stream), so a multi-get of many
+    // large values never sits whole in the buffer.
+    if (out.size() < kDirectReplyBytes) {
+      append_value(out, item, with_cas);
+    } else {
+      stream_.push_back(std::move(item));
+    }
   }
-  protocol::append(out, reply::kEnd);
+  if (stream_.empty()) {
+    protocol::append(out, reply::kEnd);
+    return;
+  }
+  stream_kind_ = with_cas ? StreamKind::kValuesWithCas : StreamKind::kValues;
+  stream_next_ = 0;
 }
 
 void Executor::store_value(const Request& request, OutputBuffer& out, uint32_t now) {
@@ -588,7 +603,7 @@ void Executor::settings_stats(OutputBuffer& out) {
   stat("warm_max_factor", "0.00");
   stat("temp_lru", "no");
   stat("temporary_ttl", 0);
-  stat("idle_timeout", 0);
+  stat("idle_timeout", config.idle_timeout);
   stat("watcher_logbuf_size", 0);
   stat("worker_logbuf_size", 0);
   stat("read_buf_mem_limit", 0);

@@ -16,6 +16,10 @@ namespace treecached::server {
 // worker; not thread-safe.
 class Executor {
  public:
+  // A multi-get writes its values directly up to this much output; the rest
+  // are streamed (see streaming()).
+  static constexpr size_t kDirectReplyBytes = 256 * 1024;
+
   enum class Next { kContinue, kCloseAfterWrite };
 
   Executor(ServerContext& context, WorkerCounters& counters) noexcept
@@ -26,7 +30,7 @@ class Executor {
   // Runs a complete request and appends its reply (unless noreply).
   Next execute(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
 
-  // A getch or getr reply too big for one batch is written in parts: while
+  // A getch, getr or multi-get reply too big for one batch is written in parts: while
   // streaming() is true the caller calls continue_stream() once the output
   // has drained, before executing further requests.
   [[nodiscard]] bool streaming() const noexcept { return stream_kind_ != StreamKind::kNone; }
@@ -38,7 +42,7 @@ class Executor {
                      protocol::OutputBuffer& out, uint32_t now);
 
  private:
-  enum class StreamKind : uint8_t { kNone, kChildren, kSubtree };
+  enum class StreamKind : uint8_t { kNone, kChildren, kSubtree, kValues, kValuesWithCas };
 
   // The store path of a request's key; on failure answers the error.
   bool resolve(const protocol::Request& request, protocol::OutputBuffer& out,
