@@ -67,6 +67,29 @@ void Connection::on_writable(evutil_socket_t, short, void* self) noexcept {
   static_cast<Connection*>(self)->handle_writable();
 }
 
+void Connection::begin_drain() {
+  draining_ = true;
+  event_del(read_event_);
+  // Take in what the client sent before the stop (bounded: a client that
+  // keeps sending is not followed forever).
+  constexpr size_t kDrainReadLimit = 16 * 1024 * 1024;
+  for (size_t taken = 0; taken < kDrainReadLimit;) {
+    size_t writable = 0;
+    char* space = input_.prepare_read(input_.size() + 1, writable);
+    const ssize_t received = ::recv(fd_, space, writable, 0);
+    if (received <= 0) {
+      break;
+    }
+    input_.commit(static_cast<size_t>(received));
+    taken += static_cast<size_t>(received);
+    worker_.counters().add(Counter::kBytesRead, static_cast<uint64_t>(received));
+  }
+  if (writing_blocked_) {
+    return;  // the write event carries on; serve() closes when done
+  }
+  serve();
+}
+
 void Connection::handle_readable() {
   size_t writable = 0;
   char* space = input_.prepare_read(bytes_needed_, writable);
@@ -97,7 +120,9 @@ void Connection::handle_writable() {
   }
   writing_blocked_ = false;
   event_del(write_event_);
-  watch_reads();
+  if (!draining_) {
+    watch_reads();
+  }
   serve();
 }
 
@@ -127,6 +152,10 @@ void Connection::serve() {
     const bool more = executor_.streaming() ||
                       (swallow_ == 0 && input_.size() > 0 && input_.size() >= bytes_needed_);
     if (!more) {
+      if (draining_) {
+        close();  // everything sent before the stop is answered
+        return;
+      }
       input_.shrink_if_idle(kInputKeep);
       return;
     }

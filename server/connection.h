@@ -26,6 +26,9 @@ class Connection {
 
   // Registers for reads; false if libevent refused.
   [[nodiscard]] bool start();
+  // The server is stopping: answer what the client has sent so far, flush
+  // the replies, then close. Reads nothing sent later. May close at once.
+  void begin_drain();
 
  private:
   enum class Flush { kDone, kBlocked, kClosed };
@@ -61,6 +64,7 @@ class Connection {
   size_t swallow_ = 0;       // data bytes of a refused value still to discard
   bool close_after_write_ = false;
   bool writing_blocked_ = false;
+  bool draining_ = false;
 };
 
 }  // namespace treecached::server

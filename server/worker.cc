@@ -39,6 +39,9 @@ Worker::~Worker() {
   }
   event_free(handover_event_);
   event_free(stop_event_);
+  if (drain_timer_ != nullptr) {
+    event_free(drain_timer_);
+  }
   event_base_free(base_);
 }
 
@@ -56,6 +59,32 @@ void Worker::stop() {
 }
 
 void Worker::on_stop(evutil_socket_t, short, void* self) noexcept {
+  static_cast<Worker*>(self)->drain();
+}
+
+void Worker::drain() {
+  draining_ = true;
+  adopt_pending();  // closes them: accepted too late to be served
+  std::vector<Connection*> open;
+  open.reserve(connections_.size());
+  for (const auto& entry : connections_) {
+    open.push_back(entry.first);
+  }
+  for (Connection* connection : open) {
+    connection->begin_drain();  // may close it
+  }
+  if (connections_.empty()) {
+    event_base_loopbreak(base_);
+    return;
+  }
+  drain_timer_ = evtimer_new(base_, &Worker::on_drain_timeout, this);
+  const timeval limit = {kDrainSeconds, 0};
+  if (drain_timer_ == nullptr || evtimer_add(drain_timer_, &limit) != 0) {
+    event_base_loopbreak(base_);
+  }
+}
+
+void Worker::on_drain_timeout(evutil_socket_t, short, void* self) noexcept {
   event_base_loopbreak(static_cast<Worker*>(self)->base_);
 }
 
@@ -78,6 +107,11 @@ void Worker::adopt_pending() {
     fds.swap(pending_fds_);
   }
   for (int fd : fds) {
+    if (draining_) {
+      ::close(fd);
+      context_.connections.current.fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
     auto connection = std::make_unique<Connection>(*this, fd);
     Connection* raw = connection.get();
     connections_.emplace(raw, std::move(connection));
@@ -87,6 +121,11 @@ void Worker::adopt_pending() {
   }
 }
 
-void Worker::remove(Connection* connection) { connections_.erase(connection); }
+void Worker::remove(Connection* connection) {
+  connections_.erase(connection);
+  if (draining_ && connections_.empty()) {
+    event_base_loopbreak(base_);
+  }
+}
 
 }  // namespace treecached::server

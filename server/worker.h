@@ -26,8 +26,11 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   void start();
-  // Stops the loop after the current callback and joins the thread.
+  // Graceful stop: each connection answers the requests its client has
+  // already sent and flushes its replies, then closes; the loop ends when
+  // all are closed or after kDrainSeconds. Joins the thread.
   void stop();
+  static constexpr int kDrainSeconds = 5;
   // Called from the acceptor thread: the worker adopts the socket.
   void hand_over(int fd);
 
@@ -42,7 +45,9 @@ class Worker {
  private:
   static void on_handover(evutil_socket_t, short, void* self) noexcept;
   static void on_stop(evutil_socket_t, short, void* self) noexcept;
+  static void on_drain_timeout(evutil_socket_t, short, void* self) noexcept;
   void adopt_pending();
+  void drain();
 
   ServerContext& context_;
   WorkerCounters counters_;
@@ -50,6 +55,8 @@ class Worker {
   event_base* base_ = nullptr;
   event* handover_event_ = nullptr;
   event* stop_event_ = nullptr;
+  event* drain_timer_ = nullptr;
+  bool draining_ = false;
   std::mutex pending_mu_;
   std::vector<int> pending_fds_;  // guarded by pending_mu_
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;

@@ -1010,6 +1010,48 @@ TEST(ServerProcess, SigtermStopsCleanlyWithClientsConnected) {
   EXPECT_TRUE(busy.wait_for_close(2s));
 }
 
+// Graceful stop: requests a client sent before SIGTERM are answered and their
+// replies delivered in full, also to a client that was not reading at the
+// time; then the connections close and the server exits 0.
+TEST(ServerProcess, SigtermFinishesInFlightRequests) {
+  SKIP_IF_EXTERNAL();
+  TestServer server;
+  ASSERT_TRUE(server.ok()) << server.error();
+  const std::string big(500 * 1024, 'b');
+  Client loader(server);
+  ASSERT_TRUE(loader.expect_reply("set big 0 0 " + std::to_string(big.size()) + "\r\n" + big +
+                                      "\r\n",
+                                  "STORED\r\n"));
+  // 10 MB of replies that this client does not read yet.
+  Client slow(server);
+  std::string gets;
+  std::string slow_expected;
+  for (int i = 0; i < 20; ++i) {
+    gets += "get big\r\n";
+    slow_expected += "VALUE big 0 " + std::to_string(big.size()) + "\r\n" + big + "\r\nEND\r\n";
+  }
+  ASSERT_TRUE(slow.send(gets));
+  // A pipelined batch sent just before the signal.
+  Client batch(server);
+  std::string sets;
+  std::string batch_expected;
+  for (int i = 0; i < 3000; ++i) {
+    sets += "set k" + std::to_string(i) + " 0 0 5\r\nhello\r\n";
+    batch_expected += "STORED\r\n";
+  }
+  sets += "get k2999\r\n";
+  batch_expected += "VALUE k2999 0 5\r\nhello\r\nEND\r\n";
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(batch.send(sets));
+  ASSERT_EQ(::kill(server.pid(), SIGTERM), 0);
+  EXPECT_TRUE(batch.expect(batch_expected));
+  EXPECT_TRUE(batch.wait_for_close(2s));
+  EXPECT_TRUE(slow.expect(slow_expected, 4s));
+  EXPECT_TRUE(slow.wait_for_close(2s));
+  const ExitStatus status = server.wait_for_exit();
+  EXPECT_TRUE(status.clean()) << status.describe();
+}
+
 // SIGTERM that arrives right after the listening line, before the workers are busy.
 TEST(ServerProcess, SigtermRightAfterStartup) {
   SKIP_IF_EXTERNAL();
