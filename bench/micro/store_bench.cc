@@ -121,10 +121,10 @@ void BM_Store_GetNested4OneRoot(benchmark::State& state) {
 }
 BENCHMARK(BM_Store_GetNested4OneRoot)->Threads(1)->Threads(2)->UseRealTime();
 
-void run_sets(benchmark::State& state, const KeySet& keys) {
-  Store store(big_store());
-  const std::vector<uint32_t> order = access_order();
-  size_t next = 0;
+// Sets overwrite the loaded items (threads start at different points).
+void run_sets(benchmark::State& state, Store& store, const KeySet& keys) {
+  static const std::vector<uint32_t> order = access_order();
+  size_t next = static_cast<size_t>(state.thread_index()) * 7919;
   for (auto _ : state) {
     benchmark::DoNotOptimize(store.set(keys.keys[order[next++ % kItems]], kValue, 0, 0, kNow));
   }
@@ -133,15 +133,76 @@ void run_sets(benchmark::State& state, const KeySet& keys) {
 
 void BM_Store_SetFlat(benchmark::State& state) {
   static const KeySet keys = flat_keys();
-  run_sets(state, keys);
+  static Store& store = loaded_store(keys);
+  run_sets(state, store, keys);
 }
-BENCHMARK(BM_Store_SetFlat);
+BENCHMARK(BM_Store_SetFlat)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_Store_SetNested4(benchmark::State& state) {
   static const KeySet keys = nested_keys(4096);
-  run_sets(state, keys);
+  static Store& store = loaded_store(keys);
+  run_sets(state, store, keys);
 }
-BENCHMARK(BM_Store_SetNested4);
+BENCHMARK(BM_Store_SetNested4)->Threads(1)->Threads(2)->UseRealTime();
+
+// incr on counters, one per thread-spread key.
+void run_incrs(benchmark::State& state, Store& store, const KeySet& keys) {
+  static const std::vector<uint32_t> order = access_order();
+  size_t next = static_cast<size_t>(state.thread_index()) * 7919;
+  uint64_t result = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(store.incr(keys.keys[order[next++ % kItems]], 1, kNow, result));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+Store& counter_store(const KeySet& keys) {
+  auto* store = new Store(big_store());
+  for (const std::string_view key : keys.keys) {
+    benchmark::DoNotOptimize(store->set(key, "1000", 0, 0, kNow));
+  }
+  return *store;
+}
+
+void BM_Store_IncrFlat(benchmark::State& state) {
+  static const KeySet keys = flat_keys();
+  static Store& store = counter_store(keys);
+  run_incrs(state, store, keys);
+}
+BENCHMARK(BM_Store_IncrFlat)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_Store_IncrNested4(benchmark::State& state) {
+  static const KeySet keys = nested_keys(4096);
+  static Store& store = counter_store(keys);
+  run_incrs(state, store, keys);
+}
+BENCHMARK(BM_Store_IncrNested4)->Threads(1)->Threads(2)->UseRealTime();
+
+// delete then set again, so every delete finds its item: the pair is timed.
+void run_delete_set(benchmark::State& state, Store& store, const KeySet& keys) {
+  static const std::vector<uint32_t> order = access_order();
+  size_t next = static_cast<size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    const std::string_view key = keys.keys[order[next++ % kItems]];
+    benchmark::DoNotOptimize(store.remove(key, kNow));
+    benchmark::DoNotOptimize(store.set(key, kValue, 0, 0, kNow));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Store_DeleteSetFlat(benchmark::State& state) {
+  static const KeySet keys = flat_keys();
+  static Store& store = loaded_store(keys);
+  run_delete_set(state, store, keys);
+}
+BENCHMARK(BM_Store_DeleteSetFlat)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_Store_DeleteSetNested4(benchmark::State& state) {
+  static const KeySet keys = nested_keys(4096);
+  static Store& store = loaded_store(keys);
+  run_delete_set(state, store, keys);
+}
+BENCHMARK(BM_Store_DeleteSetNested4)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 
