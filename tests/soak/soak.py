@@ -39,8 +39,10 @@ Usage:
       [--seconds 600] [--clients 50] [--memory-mb 32] [--seed 1] [--quiet]
   /usr/bin/python3 tests/soak/soak.py --host 127.0.0.1 --port 11211 [--server-pid PID]
 
---self-test-corrupt makes client 0's model expect a wrong version for one key:
-the run must then fail (a check that the checker can fail).
+--self-test-corrupt makes client 0's model wrong on purpose: it expects wrong
+versions of one key, forgets the sets of another, and expects a write that was
+never sent to a third. The run must then fail with stale_version, resurrected
+and lost_write failures (a check that the checker can fail).
 """
 
 import argparse
@@ -293,8 +295,12 @@ class Client:
             return self.rng.randrange(1, 1000)
         return self.rng.randrange(0, 2**32)
 
-    def rand_ttl(self, prob=0.15):
+    def rand_ttl(self, prob=0.15, key=None):
+        """A TTL (or 0). Values with children get longer ones: once a parent
+        may have expired, its subtree is only loosely checked until deleted."""
         if self.rng.random() < prob:
+            if key is not None and key in self.parents:
+                return self.rng.randrange(5, 16)
             return self.rng.randrange(2, 9)
         return 0
 
@@ -473,7 +479,7 @@ class Client:
 
     def op_set(self, noreply=False, key=None):
         key = key or self.pick_value_key()
-        ttl = self.rand_ttl(0.2 if key in self.parents else 0.15)
+        ttl = self.rand_ttl(0.2 if key in self.parents else 0.15, key)
         ver = self.next_version()
         data, flags = self.make_value(key, ver), self.rand_flags()
         t = time.time()
@@ -490,6 +496,11 @@ class Client:
             if not self.corrupt_announced:
                 self.corrupt_announced = True
                 print("self-test: client 0 expects wrong versions of %r" % key, flush=True)
+        if self.corrupt_pending and not noreply and key == self.flat[1]:
+            # ... and forgets every acknowledged set of this one: reads must
+            # report a value after its delete.
+            self.set_cands(key, [None], t)
+            return
         self.set_cands(key, [e], t, acked=not noreply)
 
     def last_cas(self, key):
@@ -520,7 +531,7 @@ class Client:
 
     def op_add(self, noreply=False):
         key = self.pick_value_key()
-        ttl = self.rand_ttl()
+        ttl = self.rand_ttl(key=key)
         ver = self.next_version()
         data, flags = self.make_value(key, ver), self.rand_flags()
         t = time.time()
@@ -554,7 +565,7 @@ class Client:
         ver = self.next_version()
         t = time.time()
         if cmd == b"replace":
-            ttl = self.rand_ttl()
+            ttl = self.rand_ttl(key=key)
             flags = self.rand_flags()
             data = self.make_value(key, ver)
             new = [Entry(data, flags, self.deadline(ttl, t), min([c.ev for c in old] or [0]), ver,
@@ -617,7 +628,7 @@ class Client:
                 self.model[key] = [None]
             return
         ver = self.next_version()
-        ttl = self.rand_ttl()
+        ttl = self.rand_ttl(key=key)
         ndata, nflags = self.make_value(key, ver), self.rand_flags()
         t = time.time()
         reply = self.store(b"cas", key, nflags, ttl, ndata, cas=cas)
@@ -693,7 +704,7 @@ class Client:
 
     def op_touch(self, noreply=False):
         key = self.pick_value_key()
-        ttl = self.rand_ttl(0.5)
+        ttl = self.rand_ttl(0.5, key)
         t = time.time()
         old = self.present(key)
         new = [c.derive(deadline=self.deadline(ttl, t)) for c in old]
@@ -1151,6 +1162,14 @@ class Client:
             self.fail("server", "client %d cannot connect: %r" % (self.cid, e))
             return
         final_done = False
+        if self.corrupt_pending:
+            # ... and believes in a write that was never sent (no eviction can
+            # excuse it): its reads must report a lost write.
+            phantom = Entry(self.make_value(self.flat[2], 0, 10), 0, None, 2**62, 0)
+            phantom.slack = 0
+            self.model[self.flat[2]] = [phantom]
+            print("self-test: client 0 also forgets sets of %r and expects a phantom %r"
+                  % (self.flat[1], self.flat[2]), flush=True)
         while True:
             if time.time() >= end or self.sh.stop.is_set():
                 if final_done or self.sh.server_dead:
@@ -1386,7 +1405,8 @@ def main():
     print("  bad inputs sent   %d (%s)" % (sum(sh.bad_inputs.values()),
                                            ", ".join("%s %d" % kv for kv in sorted(sh.bad_inputs.items()))))
     print("  reconnects        %d" % sh.reconnects)
-    print("  lost acknowledged writes  %d" % lost)
+    print("  lost acknowledged writes  %d (missing %d, stale version %d)"
+          % (lost, sh.failures["lost_write"], sh.failures["stale_version"]))
     print("  other failures    %d %s" % (other, dict((k, v) for k, v in sh.failures.items()
                                                       if k not in ("lost_write", "stale_version") and v)))
     print("  reads checked     %d hits exact, %d misses the model expected"
