@@ -9,7 +9,7 @@
 # as build/fuzz/artifacts/<target>-crash-...; replay it with
 # `build/fuzz/tests/fuzz/<target> FILE`).
 #
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: fuzz_parser fuzz_request)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: parser_fuzz request_fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(fuzz_parser fuzz_request)
+  targets=(parser_fuzz request_fuzz)
 fi
 if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
   echo "usage: $0 [SECONDS] [TARGET...]" >&2

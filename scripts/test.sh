@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs the whole test suite:
 # unit, integration (real TCP), the differential test against stock
-# memcached, and the real-client suite (pymemcache, libmemcached tools,
-# memccapable). Exits non-zero if anything fails.
+# memcached, the real-client suite (pymemcache, libmemcached tools,
+# memccapable), the load generator's smoke test and a short soak; then the
+# same suite under ASan+UBSan and under TSan, and each libFuzzer target for
+# 60 s. Exits non-zero if anything fails.
 #
-# Usage: scripts/test.sh [debug|release|asan|tsan]   (default: debug)
+# Usage: scripts/test.sh            everything above (what .ci/run runs)
+#        scripts/test.sh PRESET     one build only: debug, release, asan or tsan
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-preset="${1:-debug}"
-case "$preset" in
-  debug|release|asan|tsan) ;;
-  *) echo "usage: $0 [debug|release|asan|tsan]" >&2; exit 64 ;;
-esac
+run_preset() {
+  local preset="$1"
+  echo "=== $preset: build and test ($(date -u +%H:%M:%S))"
+  cmake --preset "$preset" >/dev/null
+  cmake --build "build/$preset" -j"$(nproc)"
+  ctest --test-dir "build/$preset" --output-on-failure -j2 --timeout 600
+}
 
-bash scripts/install-deps.sh
-cmake --preset "$preset" >/dev/null
-cmake --build "build/$preset" -j"$(nproc)"
-ctest --test-dir "build/$preset" --output-on-failure -j2 --timeout 600
+case "${1:-all}" in
+  all)
+    bash scripts/install-deps.sh fuzz
+    run_preset debug
+    run_preset asan
+    run_preset tsan
+    echo "=== fuzz: 60 s per target ($(date -u +%H:%M:%S))"
+    bash scripts/fuzz.sh 60
+    echo "=== all passed ($(date -u +%H:%M:%S))"
+    ;;
+  debug|release|asan|tsan)
+    bash scripts/install-deps.sh
+    run_preset "$1"
+    ;;
+  *)
+    echo "usage: $0 [debug|release|asan|tsan]" >&2
+    exit 64
+    ;;
+esac

@@ -74,7 +74,7 @@ TEST_F(ExecutorTest, GetCountsEveryKey) {
   EXPECT_EQ(count(Counter::kGetMisses), 1U);
 }
 
-// Found by tests/fuzz/fuzz_request (regressions/cmd-get-separator-miss): a
+// Found by tests/fuzz/request_fuzz (regressions/cmd-get-separator-miss): a
 // key that does not split into a path counted a miss but no cmd_get, so
 // cmd_get fell below get_hits + get_misses.
 TEST_F(SeparatorExecutorTest, UnsplittableKeyCountsAsLookedUp) {
