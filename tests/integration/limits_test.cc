@@ -17,17 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-double rss_mib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stod(line.substr(6)) / 1024.0;
-    }
-  }
-  return -1;
-}
-
 std::string numbered_value(int i, size_t size) {
   std::string value(size, static_cast<char>('a' + i % 26));
   const std::string tag = std::to_string(i);

@@ -14,18 +14,6 @@
 namespace treecached::testing {
 namespace {
 
-// Resident set size of a process in MiB, from /proc.
-double rss_mib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stod(line.substr(6)) / 1024.0;
-    }
-  }
-  return -1;
-}
-
 uint64_t stat_value(Client& c, const std::string& name) {
   c.send("stats\r\n");
   const std::string stats = c.read_until("END\r\n");

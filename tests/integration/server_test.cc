@@ -1019,9 +1019,8 @@ TEST(ServerProcess, SigtermFinishesInFlightRequests) {
   ASSERT_TRUE(server.ok()) << server.error();
   const std::string big(500 * 1024, 'b');
   Client loader(server);
-  ASSERT_TRUE(loader.expect_reply("set big 0 0 " + std::to_string(big.size()) + "\r\n" + big +
-                                      "\r\n",
-                                  "STORED\r\n"));
+  ASSERT_TRUE(loader.expect_reply(
+      "set big 0 0 " + std::to_string(big.size()) + "\r\n" + big + "\r\n", "STORED\r\n"));
   // 10 MB of replies that this client does not read yet.
   Client slow(server);
   std::string gets;

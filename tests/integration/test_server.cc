@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 #ifndef TREECACHED_BINARY
@@ -135,6 +136,17 @@ std::string ExitStatus::describe() const {
       return "not started";
   }
   return "?";
+}
+
+double rss_mib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stod(line.substr(6)) / 1024.0;
+    }
+  }
+  return -1;
 }
 
 std::string printable(std::string_view bytes, size_t max_length) {

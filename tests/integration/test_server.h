@@ -58,6 +58,9 @@ struct ProcessResult {
 ProcessResult run_binary(const std::vector<std::string>& args,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
 
+// Resident set size of a process in MiB, from /proc (-1 if unreadable).
+double rss_mib(pid_t pid);
+
 // "a\r\n" -> "a\\r\\n"; long strings are shortened around the middle. For failure messages.
 std::string printable(std::string_view bytes, size_t max_length = 400);
 
