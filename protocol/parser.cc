@@ -347,31 +347,20 @@ ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input
 }
 
 // incr|decr <path> <value> [noreply]
-ParseResult parse_arithmetic(const Tokens& t, size_t line_end, const ParserLimits& limits,
-                             Request& out) noexcept {
-  size_t n = 0;
-  ParseResult failure;
-  if (!read_path(t, 1, limits, line_end, out, n, failure)) {
-    return failure;
-  }
-  if (!parse_u64(t.token[n], out.delta)) {
-    return error(ParseError::kInvalidDelta, line_end);
-  }
-  return ok(line_end);
-}
-
 // touch <path> <exptime> [noreply]
-ParseResult parse_touch(const Tokens& t, size_t line_end, const ParserLimits& limits,
-                        Request& out) noexcept {
+ParseResult parse_path_and_number(const Tokens& t, size_t line_end, const ParserLimits& limits,
+                                  Request& out) noexcept {
   size_t n = 0;
   ParseResult failure;
   if (!read_path(t, 1, limits, line_end, out, n, failure)) {
     return failure;
   }
-  if (!parse_i32(t.token[n], out.exptime)) {
-    return error(ParseError::kInvalidExptime, line_end);
+  if (out.command == Command::kTouch) {
+    return parse_i32(t.token[n], out.exptime) ? ok(line_end)
+                                              : error(ParseError::kInvalidExptime, line_end);
   }
-  return ok(line_end);
+  return parse_u64(t.token[n], out.delta) ? ok(line_end)
+                                          : error(ParseError::kInvalidDelta, line_end);
 }
 
 // delete <path> [noreply]
@@ -483,9 +472,8 @@ ParseResult parse_request(std::string_view input, Request& out,
     case Family::kCas:
       return parse_storage(t, true, input, line_end, limits, out);
     case Family::kArithmetic:
-      return parse_arithmetic(t, line_end, limits, out);
     case Family::kTouch:
-      return parse_touch(t, line_end, limits, out);
+      return parse_path_and_number(t, line_end, limits, out);
     case Family::kDelete:
       return parse_delete(t, line_end, limits, out);
     case Family::kNodeRead:

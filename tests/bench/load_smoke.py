@@ -16,35 +16,17 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+# Servers are started and stopped the way bench/compare does it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                                "compare"))
+from compare import free_port, start_server, stop_server  # noqa: E402
 
 REQUESTS = 2000
 KEYS = 1000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(argv, port):
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("server did not start: %s" % " ".join(argv))
 
 
 class Failures:
@@ -133,12 +115,11 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         for name, argv in servers:
             port = free_port()
-            proc = start_server(argv(port), port)
+            proc = start_server(name, argv(port), port)
             try:
                 check_server(args.bench_bin, port, name, failures, workdir)
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+                stop_server(proc)
 
         # Nothing listens there any more: every connection is an error, exit status 1.
         done = run_bench(args.bench_bin, port, ["--connections", "3", "--requests", "10",
