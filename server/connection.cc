@@ -13,7 +13,7 @@ namespace {
 
 // Stop executing pipelined requests once this much output waits; the rest
 // are served after the client has read it.
-constexpr size_t kOutputHighWater = 256 * 1024;
+constexpr size_t kOutputHighWater = Executor::kOutputBatchBytes;
 // Buffers grown for a big value are given back above these sizes. A
 // streamed reply fills the output to the high-water mark plus one value, so
 // the output keeps room for that without reallocating for every batch.

@@ -293,7 +293,7 @@ void Executor::retrieve(const Request& request, OutputBuffer& out, uint32_t now)
     // Past a batch's worth of output the values are kept by reference and
     // written as the client reads (continue_stream), so a multi-get of many
     // large values never sits whole in the buffer.
-    if (out.size() < kDirectReplyBytes) {
+    if (out.size() < kOutputBatchBytes) {
       append_value(out, item, with_cas);
     } else {
       stream_.push_back(std::move(item));

@@ -16,9 +16,10 @@ namespace treecached::server {
 // worker; not thread-safe.
 class Executor {
  public:
-  // A multi-get writes its values directly up to this much output; the rest
-  // are streamed (see streaming()).
-  static constexpr size_t kDirectReplyBytes = 256 * 1024;
+  // One batch of output: the connection stops executing requests once this
+  // much waits to be sent, and a multi-get streams the values past it (see
+  // streaming()).
+  static constexpr size_t kOutputBatchBytes = 256 * 1024;
 
   enum class Next { kContinue, kCloseAfterWrite };
 

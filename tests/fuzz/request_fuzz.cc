@@ -54,9 +54,9 @@ using server::Executor;
 namespace reply = protocol::reply;
 
 // server/connection.cc's constants.
-constexpr size_t kOutputHighWater = 256 * 1024;
+constexpr size_t kOutputHighWater = Executor::kOutputBatchBytes;
 constexpr size_t kInputKeep = 64 * 1024;
-constexpr size_t kOutputKeep = 256 * 1024;
+constexpr size_t kOutputKeep = 2 * kOutputHighWater;
 
 // A fixed clock: replays are deterministic. It ticks once every four
 // requests, so that short exptimes run out within one input.
