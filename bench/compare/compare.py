@@ -41,16 +41,24 @@ BASE_PROFILES = [
     ("multiget-10", ["--get-ratio", "1", "--multiget", "10"]),
 ]
 PIPELINE_DEPTH = 16
+# "@NN%" profiles: the unpipelined profile again, open loop at NN% of the lower of the two
+# servers' closed-loop ops/s in round 1, so both get the same offered load.
+RATE_SUFFIX = "@%d%%"
 SERVERS = ("treecached", "memcached")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GENERATOR_BUSY = 0.85  # cores of CPU the load generator used, median over rounds
 
 
-def profiles():
+def profiles(rate_percent):
+    """(name, generator arguments, closed-loop profile a fixed rate derives from or None)."""
     out = []
     for name, args in BASE_PROFILES:
-        out.append((name, args + ["--pipeline", "1"]))
-        out.append((name + "-p%d" % PIPELINE_DEPTH, args + ["--pipeline", str(PIPELINE_DEPTH)]))
+        out.append((name, args + ["--pipeline", "1"], None))
+        out.append((name + "-p%d" % PIPELINE_DEPTH, args + ["--pipeline", str(PIPELINE_DEPTH)],
+                    None))
+    if rate_percent:
+        for name, args in BASE_PROFILES:
+            out.append((name + RATE_SUFFIX % rate_percent, args + ["--pipeline", "1"], name))
     return out
 
 
@@ -58,6 +66,13 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def steal_ticks():
+    """Time the hypervisor ran something else on our vCPUs, all CPUs, in clock ticks."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return int(fields[8]) if len(fields) > 8 else 0
 
 
 def cpu_ticks(pid):
@@ -175,11 +190,13 @@ class Runner:
     def measure(self, proc, port, extra, server_threads):
         usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         ticks_before = cpu_ticks(proc.pid)
+        steal_before = steal_ticks()
         wall_before = time.monotonic()
         result = self.run_bench(port, extra + ["--duration", str(self.args.seconds)],
                                 server_threads)
         wall = time.monotonic() - wall_before
         ticks = cpu_ticks(proc.pid) - ticks_before
+        steal = steal_ticks() - steal_before
         usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         bench_cpu = (usage_after.ru_utime - usage_before.ru_utime +
                      usage_after.ru_stime - usage_before.ru_stime)
@@ -193,6 +210,7 @@ class Runner:
             "server_cpu_us_per_req": (ticks * 1e6 / CLK_TCK / requests) if requests else None,
             "server_cpu_util": ticks / CLK_TCK / wall,
             "bench_cpu_util": bench_cpu / wall,
+            "steal_pct": 100.0 * steal / CLK_TCK / wall / (os.cpu_count() or 1),
             "hit_ratio": result["hit_ratio"],
             "errors": result["errors"],
         }
@@ -221,12 +239,14 @@ def summarize(runs):
             keys.append(key)
     summary = []
     for threads, profile in keys:
-        row = {"server_threads": threads, "profile": profile}
+        row = {"server_threads": threads, "profile": profile,
+               "offered_rate": next((r["offered_rate"] for r in runs if r["profile"] == profile
+                                     and r["server_threads"] == threads), None)}
         for server in SERVERS:
             mine = [r for r in runs if r["server_threads"] == threads and r["profile"] == profile
                     and r["server"] == server]
             for field in ("ops_per_sec", "p50_us", "p99_us", "p999_us", "server_cpu_us_per_req",
-                          "bench_cpu_util", "hit_ratio"):
+                          "bench_cpu_util", "steal_pct", "hit_ratio"):
                 row["%s_%s" % (server, field)] = median([r[field] for r in mine])
             row["%s_errors" % server] = sum(r["errors"] for r in mine)
             row["%s_rounds" % server] = len(mine)
@@ -350,6 +370,9 @@ def main():
     parser.add_argument("--dist", choices=("uniform", "zipf"), default="uniform")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin -t 1 servers to core 0 and the load generator to core 1")
+    parser.add_argument("--rate-percent", type=int, default=0,
+                        help="also run each unpipelined profile open loop at this percent of the "
+                             "lower closed-loop ops/s of the two servers, e.g. 50 (default 0: not run)")
     parser.add_argument("--out-dir", default=None,
                         help="where results go (default bench/compare/results/<time>)")
     args = parser.parse_args()
@@ -358,14 +381,18 @@ def main():
     if args.rounds is None:
         args.rounds = 3
     thread_counts = [int(t) for t in args.threads.split(",")]
-    chosen = profiles()
+    if not 0 <= args.rate_percent <= 1000:
+        parser.error("--rate-percent must be between 0 and 1000")
+    chosen = profiles(args.rate_percent)
     if args.profiles:
-        wanted = args.profiles.split(",")
-        unknown = set(wanted) - {name for name, _ in chosen}
+        wanted = set(args.profiles.split(","))
+        unknown = wanted - {name for name, _, _ in chosen}
         if unknown:
             parser.error("unknown profiles: %s (known: %s)"
-                         % (", ".join(sorted(unknown)), ", ".join(n for n, _ in chosen)))
-        chosen = [(n, a) for n, a in chosen if n in wanted]
+                         % (", ".join(sorted(unknown)), ", ".join(n for n, _, _ in chosen)))
+        # A fixed-rate profile needs the closed-loop profile its rate comes from.
+        wanted |= {base for name, _, base in chosen if name in wanted and base}
+        chosen = [p for p in chosen if p[0] in wanted]
     for binary in (args.server_bin, args.bench_bin, args.memcached_bin):
         if not os.access(binary, os.X_OK):
             parser.error("%s is not an executable (run bench/compare/run.sh to build)" % binary)
@@ -405,19 +432,27 @@ def main():
                                             threads)
                     if warm["errors"] or warm["preload"]["errors"]:
                         raise RuntimeError("preload of %s failed: %s" % (server, warm))
+                rates = {}  # fixed-rate profile -> requests/s, from round 1
                 for round_index in range(args.rounds):
-                    for profile, extra in chosen:
+                    for profile, extra, base in chosen:
+                        if base is not None and profile not in rates:
+                            rates[profile] = args.rate_percent / 100.0 * min(
+                                r["ops_per_sec"] for r in runs if r["profile"] == base
+                                and r["server_threads"] == threads and r["round"] == 1)
+                        if base is not None:
+                            extra = extra + ["--rate", "%.0f" % max(1.0, rates[profile])]
                         for server in SERVERS:
                             m = runner.measure(procs[server], ports[server], extra, threads)
                             m.update({"server": server, "server_threads": threads,
-                                      "profile": profile, "round": round_index + 1})
+                                      "profile": profile, "round": round_index + 1,
+                                      "offered_rate": rates.get(profile)})
                             runs.append(m)
                             done_runs += 1
                             print("[%3d/%d] -t %d round %d %-16s %-10s %10s ops/s  p99 %7s us  "
-                                  "cpu %5s us/req%s" % (
+                                  "cpu %5s us/req  steal %4.1f%%%s" % (
                                       done_runs, total, threads, round_index + 1, profile, server,
                                       fmt(m["ops_per_sec"]), fmt(m["p99_us"]),
-                                      fmt(m["server_cpu_us_per_req"], 2),
+                                      fmt(m["server_cpu_us_per_req"], 2), m["steal_pct"],
                                       "  ERRORS %d" % m["errors"] if m["errors"] else ""),
                                   flush=True)
             finally:
@@ -439,6 +474,12 @@ def main():
     print("(ops/s higher is better; p99 and server CPU us per request lower is better; "
           "! = load generator above %.2f cores)" % GENERATOR_BUSY)
     print(table(summary))
+    steal = [r["steal_pct"] for r in runs]
+    print("vCPU steal (time the host ran other guests on our cores) during the runs: "
+          "median %.1f%%, max %.1f%%" % (statistics.median(steal), max(steal)))
+    if args.rate_percent:
+        print("%s profiles: open loop at a fixed rate (the offered_rate column of summary.csv), "
+              "latency from each request's scheduled time" % (RATE_SUFFIX % args.rate_percent))
     print()
     print("results: %s" % " ".join(sorted(os.listdir(out_dir))) + " in " + out_dir)
     if png:

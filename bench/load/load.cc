@@ -15,10 +15,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
+#include "bench/load/rate.h"
 #include "bench/load/reply_parser.h"
 
 namespace treecached::bench {
@@ -88,6 +90,13 @@ int connect_to(const Options& options) {
 
 class Worker;
 
+// What a connection may do when it has room for another request.
+enum class Take : uint8_t {
+  kYes,     // send one now
+  kNotYet,  // --rate: the next request is not due yet
+  kNever,   // the phase has no more requests to send
+};
+
 // One TCP connection: keeps up to `depth` requests in flight, parses their
 // replies in order and records each one's latency. Buffers are sized once.
 class Connection {
@@ -98,13 +107,23 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   void start(event_base* base);
+  // Room for another request in flight.
+  [[nodiscard]] bool has_room() const noexcept { return fd_ >= 0 && ring_count_ < depth_; }
+  // Sends up to `limit` requests that are due (the --rate dispatcher).
+  void send_due(uint32_t limit) {
+    refill(limit);
+    flush();
+    finish_if_done();
+  }
+  // Closes the connection once nothing is in flight and nothing is left to send.
+  void finish_if_done();
   // Fails the connection if requests wait longer than timeout_ns for a reply.
   void check_timeout(uint64_t now, uint64_t timeout_ns);
   [[nodiscard]] bool open() const noexcept { return fd_ >= 0; }
 
  private:
   struct InFlight {
-    uint64_t sent_ns;
+    uint64_t sent_ns;  // latency counts from here: the send, or with --rate the scheduled time
     uint32_t keys;
     ReplyKind kind;
   };
@@ -115,14 +134,13 @@ class Connection {
 
   void read_replies();
   void complete(uint64_t now);
-  void refill();
+  void refill(uint32_t limit = UINT32_MAX);
   void append(const char* data, size_t size) noexcept {
     std::memcpy(out_.data() + out_len_, data, size);
     out_len_ += size;
   }
   void flush();
   void fail(Failure failure);
-  void finish_if_done();
   void close_connection();
 
   Worker& worker_;
@@ -148,60 +166,75 @@ class Connection {
 // One load thread: an event_base, its connections and its share of the work.
 class Worker {
  public:
+  // `rate`: requests/s this thread offers on a fixed schedule; 0 for a closed loop.
   Worker(const Workload& workload, PhaseKind kind, uint64_t requests, uint64_t first_key,
-         uint64_t end_key)
+         uint64_t end_key, double rate)
       : workload_(workload),
         kind_(kind),
         requests_left_(requests),
         next_key_(first_key),
         end_key_(end_key),
-        base_(event_base_new()) {
-    if (!base_) {
-      throw std::runtime_error("event_base_new failed");
-    }
-  }
+        rate_(rate),
+        base_(new_event_base(rate > 0)) {}
 
   void add_connection(int fd, uint64_t seed) {
     connections_.push_back(std::make_unique<Connection>(*this, fd, seed));
   }
 
   // The thread body: runs until every connection has finished.
-  void run(uint64_t deadline_ns) {
+  void run(uint64_t start_ns, uint64_t deadline_ns) {
     deadline_ns_ = deadline_ns;
+    if (rate_ > 0) {
+      schedule_.emplace(rate_, start_ns);
+      due_timer_.reset(evtimer_new(base_.get(), &Worker::on_due, this));
+    }
     open_ = connections_.size();  // start() may already finish some
     for (auto& connection : connections_) {
       connection->start(base_.get());
     }
     EventPtr tick(event_new(base_.get(), -1, EV_PERSIST, &Worker::on_tick, this));
     event_add(tick.get(), &kTick);
+    if (schedule_) {
+      wait_for_due(now_ns());
+    }
     if (open_ > 0) {
       event_base_dispatch(base_.get());
     }
     tick.reset();
+    due_timer_.reset();
     connections_.clear();
     done_.store(true, std::memory_order_release);
   }
 
-  // Takes one request from this thread's budget; for the preload, also its key.
-  [[nodiscard]] bool take(uint64_t now, uint64_t& key) noexcept {
-    if (stopping_) {
-      return false;
+  // Takes one request from this thread's budget: its key for the preload,
+  // and the time its latency counts from (now, or its scheduled time).
+  [[nodiscard]] Take take(uint64_t now, uint64_t& key, uint64_t& sent_ns) noexcept {
+    const Take next = peek(now);
+    if (next != Take::kYes) {
+      return next;
     }
+    sent_ns = now;
     if (kind_ == PhaseKind::kPreload) {
-      if (next_key_ >= end_key_) {
-        return false;
-      }
       key = next_key_++;
-      return true;
+    } else {
+      if (deadline_ns_ == 0) {
+        --requests_left_;
+      }
+      if (schedule_) {
+        sent_ns = schedule_->take();
+      }
     }
-    if (deadline_ns_ != 0) {
-      return now < deadline_ns_;
+    return Take::kYes;
+  }
+
+  [[nodiscard]] bool no_more_requests() const noexcept { return peek(now_ns()) == Take::kNever; }
+
+  // --rate: after replies have come in, arranges for the next due request
+  // to be sent (or, when none will follow, lets idle connections close).
+  void after_replies(uint64_t now) {
+    if (schedule_) {
+      wait_for_due(now);
     }
-    if (requests_left_ == 0) {
-      return false;
-    }
-    --requests_left_;
-    return true;
   }
 
   void connection_closed() noexcept {
@@ -225,10 +258,84 @@ class Worker {
   [[nodiscard]] uint64_t last_reply_ns() const noexcept { return last_reply_ns_; }
 
  private:
+  static EventBasePtr new_event_base(bool precise_timer) {
+    // --rate needs timers finer than epoll_wait's milliseconds (libevent then uses timerfd).
+    event_config* config = event_config_new();
+    if (config != nullptr && precise_timer) {
+      event_config_set_flag(config, EVENT_BASE_FLAG_PRECISE_TIMER);
+    }
+    EventBasePtr base(config != nullptr ? event_base_new_with_config(config) : nullptr);
+    if (config != nullptr) {
+      event_config_free(config);
+    }
+    if (!base) {
+      throw std::runtime_error("event_base_new failed");
+    }
+    return base;
+  }
+
+  [[nodiscard]] Take peek(uint64_t now) const noexcept {
+    if (stopping_) {
+      return Take::kNever;
+    }
+    if (kind_ == PhaseKind::kPreload) {
+      return next_key_ < end_key_ ? Take::kYes : Take::kNever;
+    }
+    // With --rate, a request scheduled before the deadline is still sent.
+    const uint64_t due_ns = schedule_ ? schedule_->next_due_ns() : now;
+    if (deadline_ns_ != 0 ? due_ns >= deadline_ns_ : requests_left_ == 0) {
+      return Take::kNever;
+    }
+    return due_ns <= now ? Take::kYes : Take::kNotYet;
+  }
+
+  static void on_due(evutil_socket_t /*fd*/, short /*what*/, void* arg) noexcept {
+    static_cast<Worker*>(arg)->dispatch();
+  }
+
+  // --rate: due requests go to connections with room, one each in turn.
+  // Requests that find every connection busy wait for the next reply; their
+  // latency counts from their scheduled time all the same.
+  void dispatch() {
+    const uint64_t now = now_ns();
+    for (size_t busy = 0; busy < connections_.size() && peek(now) == Take::kYes;) {
+      Connection& connection = *connections_[dispatch_cursor_];
+      dispatch_cursor_ = (dispatch_cursor_ + 1) % connections_.size();
+      if (connection.has_room()) {
+        connection.send_due(1);
+        busy = 0;
+      } else {
+        ++busy;
+      }
+    }
+    wait_for_due(now);
+  }
+
+  void wait_for_due(uint64_t now) {
+    switch (peek(now)) {
+      case Take::kNever:
+        for (auto& connection : connections_) {
+          connection->finish_if_done();
+        }
+        return;
+      case Take::kYes:
+        return;  // backlog: every connection is busy and the next reply takes it
+      case Take::kNotYet:
+        if (evtimer_pending(due_timer_.get(), nullptr) == 0) {
+          const uint64_t wait_ns = schedule_->next_due_ns() - now;
+          const timeval delay = {static_cast<time_t>(wait_ns / 1'000'000'000u),
+                                 static_cast<suseconds_t>(wait_ns % 1'000'000'000u / 1000)};
+          evtimer_add(due_timer_.get(), &delay);
+        }
+        return;
+    }
+  }
+
   static void on_tick(evutil_socket_t /*fd*/, short /*what*/, void* arg) noexcept {
     auto* self = static_cast<Worker*>(arg);
     if (g_stop.load(std::memory_order_relaxed)) {
       self->stopping_ = true;
+      self->after_replies(now_ns());  // lets idle --rate connections close
     }
     const uint64_t now = now_ns();
     const auto timeout_ns = static_cast<uint64_t>(self->workload_.options().timeout * 1e9);
@@ -242,6 +349,10 @@ class Worker {
   uint64_t requests_left_;
   uint64_t next_key_;
   uint64_t end_key_;
+  double rate_;
+  std::optional<RateSchedule> schedule_;  // --rate, measured phase only
+  EventPtr due_timer_;
+  size_t dispatch_cursor_ = 0;
   uint64_t deadline_ns_ = 0;
   bool stopping_ = false;
   size_t open_ = 0;
@@ -333,6 +444,7 @@ void Connection::read_replies() {
   refill();
   flush();
   finish_if_done();
+  worker_.after_replies(now);
 }
 
 void Connection::complete(uint64_t now) {
@@ -360,7 +472,7 @@ void Connection::complete(uint64_t now) {
   }
 }
 
-void Connection::refill() {
+void Connection::refill(uint32_t limit) {
   if (fd_ < 0 || ring_count_ >= depth_) {
     return;
   }
@@ -374,8 +486,13 @@ void Connection::refill() {
   const Options& options = workload_.options();
   const uint64_t now = now_ns();
   uint64_t key = 0;
-  while (ring_count_ < depth_ && worker_.take(now, key)) {
-    InFlight request{now, 1, ReplyKind::kStore};
+  for (uint32_t taken = 0; ring_count_ < depth_ && taken < limit; ++taken) {
+    uint64_t sent_ns = now;
+    const Take next = worker_.take(now, key, sent_ns);
+    if (next != Take::kYes) {
+      break;
+    }
+    InFlight request{sent_ns, 1, ReplyKind::kStore};
     const bool preload = worker_.kind() == PhaseKind::kPreload;
     if (!preload && (options.get_ratio >= 1.0 || rng_.uniform() < options.get_ratio)) {
       request.kind = ReplyKind::kGet;
@@ -455,7 +572,7 @@ void Connection::fail(Failure failure) {
 }
 
 void Connection::finish_if_done() {
-  if (fd_ >= 0 && ring_count_ == 0) {
+  if (fd_ >= 0 && ring_count_ == 0 && worker_.no_more_requests()) {
     close_connection();
   }
 }
@@ -522,7 +639,8 @@ std::unique_ptr<PhaseResult> run_phase(const Workload& workload, PhaseKind kind,
     const uint64_t requests = options.requests / threads + (t < options.requests % threads ? 1 : 0);
     const uint64_t first_key = options.keys * t / threads;
     const uint64_t end_key = options.keys * (t + 1) / threads;
-    workers.push_back(std::make_unique<Worker>(workload, kind, requests, first_key, end_key));
+    const double rate = kind == PhaseKind::kMeasured ? options.rate / threads : 0;
+    workers.push_back(std::make_unique<Worker>(workload, kind, requests, first_key, end_key, rate));
   }
   for (uint32_t c = 0; c < options.connections; ++c) {
     const int fd = connect_to(options);
@@ -540,7 +658,7 @@ std::unique_ptr<PhaseResult> run_phase(const Workload& workload, PhaseKind kind,
   std::vector<std::thread> running;
   running.reserve(workers.size());
   for (auto& worker : workers) {
-    running.emplace_back([&worker, deadline] { worker->run(deadline); });
+    running.emplace_back([&worker, start, deadline] { worker->run(start, deadline); });
   }
   uint64_t last_report = start;
   uint64_t reported = 0;

@@ -47,10 +47,10 @@ std::string to_json(const Options& o, const PhaseResult& r, const PhaseResult* p
       "  \"config\": {{\"connections\": {}, \"threads\": {}, \"pipeline\": {}, \"keys\": {}, "
       "\"key_size\": {}, \"value_size\": {}, \"get_ratio\": {}, \"multiget\": {}, "
       "\"dist\": \"{}\", \"zipf_skew\": {}, \"requests\": {}, \"duration\": {}, "
-      "\"preload\": {}, \"key_prefix\": {}, \"seed\": {}}},\n",
+      "\"preload\": {}, \"key_prefix\": {}, \"seed\": {}, \"rate\": {}}},\n",
       o.connections, o.threads, o.pipeline, o.keys, o.key_size, o.value_size, o.get_ratio,
       o.multiget, o.dist == Distribution::kZipf ? "zipf" : "uniform", o.zipf_skew, o.requests,
-      o.duration, o.preload, json_string(o.key_prefix), o.seed);
+      o.duration, o.preload, json_string(o.key_prefix), o.seed, o.rate);
   out += fmt::format(
       "  \"requests\": {},\n  \"gets\": {},\n  \"sets\": {},\n  \"keys_requested\": {},\n"
       "  \"hits\": {},\n  \"hit_ratio\": {},\n  \"not_stored\": {},\n  \"errors\": {},\n"
@@ -81,13 +81,13 @@ std::string to_csv(const Options& o, const PhaseResult& r) {
   const Histogram& h = r.latency_ns;
   std::string out =
       "server,connections,threads,pipeline,get_ratio,multiget,requests,seconds,ops_per_sec,"
-      "p50_us,p90_us,p99_us,p999_us,max_us,hit_ratio,errors\n";
+      "p50_us,p90_us,p99_us,p999_us,max_us,hit_ratio,errors,rate\n";
   out += fmt::format(
-      "{}:{},{},{},{},{},{},{},{:.6f},{:.1f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{},{}\n", o.host,
+      "{}:{},{},{},{},{},{},{},{:.6f},{:.1f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{},{},{}\n", o.host,
       o.port, o.connections, o.threads, o.pipeline, o.get_ratio, o.multiget, r.requests, r.seconds,
       rate(r.requests, r.seconds), us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)),
       us(h.quantile(0.999)), us(h.max()), r.keys_requested == 0 ? std::string() : hit_ratio_json(r),
-      r.errors());
+      r.errors(), o.rate);
   return out;
 }
 
@@ -99,6 +99,10 @@ std::string to_table(const Options& o, const PhaseResult& r, const PhaseResult* 
       o.host, o.port, o.connections, o.threads, o.pipeline, o.keys, o.key_size, o.value_size,
       o.dist == Distribution::kZipf ? fmt::format("zipf {}", o.zipf_skew) : "uniform",
       o.get_ratio * 100, o.multiget);
+  if (o.rate > 0) {
+    out += fmt::format(
+        "  open loop    {:.0f} requests/s offered; latency from each scheduled time\n", o.rate);
+  }
   if (preload != nullptr) {
     out += fmt::format("  preload      {} sets in {:.3f} s, {} errors\n", preload->requests,
                        preload->seconds, preload->errors());

@@ -23,6 +23,11 @@ Target and concurrency:
   --threads T          load threads, each with its own event loop; connections
                        are spread over them round-robin (default 1)
   --pipeline D         requests in flight per connection (default 1)
+  --rate R             offer R requests/s in all, on a fixed schedule (open
+                       loop; default: closed loop, a new request as soon as a
+                       reply completes). Latency then counts from each
+                       request's scheduled time, so waiting for a free
+                       connection or a late send is charged to the server.
 
 Workload:
   --keys K             key space size (default 10000)
@@ -50,7 +55,8 @@ Output:
   --help               this text
 
 Latency is per request, from the moment it is written (each pipelined request
-its own send time) to the end of its reply. A multiget counts as one request.
+its own send time; with --rate, its scheduled time) to the end of its reply.
+A multiget counts as one request.
 Exit status: 0 on success, 1 if any error reply or connection failure, 64 on
 bad arguments.
 )";
@@ -61,6 +67,7 @@ enum OptionId : int {
   kConnections,
   kThreads,
   kPipeline,
+  kRate,
   kKeys,
   kKeySize,
   kValueSize,
@@ -111,6 +118,7 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
       {"connections", required_argument, nullptr, kConnections},
       {"threads", required_argument, nullptr, kThreads},
       {"pipeline", required_argument, nullptr, kPipeline},
+      {"rate", required_argument, nullptr, kRate},
       {"keys", required_argument, nullptr, kKeys},
       {"key-size", required_argument, nullptr, kKeySize},
       {"value-size", required_argument, nullptr, kValueSize},
@@ -152,6 +160,9 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
         break;
       case kPipeline:
         ok = parse_uint<uint32_t>(arg, o.pipeline, 1, 65536);
+        break;
+      case kRate:
+        ok = parse_double(arg, o.rate, 1, 1e9);
         break;
       case kKeys:
         ok = parse_uint<uint64_t>(arg, o.keys, 1, uint64_t{1} << 32);

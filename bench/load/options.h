@@ -25,6 +25,7 @@ struct Options {
   double zipf_skew = 0.99;
   uint64_t requests = 0;  // 0: run for `duration` seconds
   double duration = 0;    // used when requests == 0 (default 5 s)
+  double rate = 0;        // requests/s offered in all (open loop); 0: closed loop
   bool preload = false;
   std::string key_prefix = "key:";
   bool progress = false;

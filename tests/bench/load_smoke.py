@@ -3,8 +3,10 @@
 
 Starts each server on a free loopback port and runs short fixed-count loads:
 a get/set/multiget mix with pipelining, get-only after --preload (hit ratio
-1.0), a miss-only run (hit ratio 0.0) and CSV output; then checks that a
-refused connection is reported as an error. Every JSON result must parse.
+1.0), a miss-only run (hit ratio 0.0), CSV output and open-loop (--rate)
+runs; then checks that a refused connection is reported as an error, and
+that --rate charges a slow server for the requests queued behind it (a fake
+server that answers every 50 ms). Every JSON result must parse.
 
 Usage:
   /usr/bin/python3 tests/bench/load_smoke.py --server-bin build/debug/server/treecached
@@ -16,9 +18,11 @@ import csv
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 # Servers are started and stopped the way bench/compare does it.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
@@ -86,8 +90,100 @@ def check_server(bench, port, name, failures, workdir):
     failures.check(len(rows) == 1, "%s miss: %d CSV rows" % (name, len(rows)))
     failures.check(rows and float(rows[0]["hit_ratio"]) == 0.0 and rows[0]["errors"] == "0"
                    and rows[0]["requests"] == str(REQUESTS), "%s miss: %s" % (name, rows))
-    print("%s: mix %.0f req/s p99 %.0f us; get hit ratio %.3f; miss OK"
-          % (name, mix["ops_per_sec"], lat["p99"], gets["hit_ratio"]))
+
+    # Open loop: request i is scheduled at i/rate, so a 1 s run at 2000/s is
+    # exactly 2000 requests (1000 per thread), taking at least 1 s.
+    done = run_bench(bench, port, ["--connections", "4", "--threads", "2", "--rate", "2000",
+                                   "--duration", "1", "--get-ratio", "1", "--format", "json"])
+    paced = json.loads(done.stdout)
+    failures.check(paced["errors"] == 0 and paced["requests"] == 2000,
+                   "%s rate: %d requests, %d errors" % (name, paced["requests"], paced["errors"]))
+    failures.check(0.99 <= paced["seconds"] < 10 and paced["config"]["rate"] == 2000,
+                   "%s rate: took %.3f s" % (name, paced["seconds"]))
+    # --requests with --rate: the count is exact and pipelining still works.
+    done = run_bench(bench, port, ["--connections", "3", "--pipeline", "2", "--rate", "1000",
+                                   "--requests", "300", "--get-ratio", "0.5", "--format", "json"])
+    counted = json.loads(done.stdout)
+    failures.check(counted["errors"] == 0 and counted["requests"] == 300
+                   and 0.29 <= counted["seconds"] < 10,
+                   "%s rate+requests: %d requests in %.3f s"
+                   % (name, counted["requests"], counted["seconds"]))
+    print("%s: mix %.0f req/s p99 %.0f us; get hit ratio %.3f; miss OK; --rate p99 %.0f us"
+          % (name, mix["ops_per_sec"], lat["p99"], gets["hit_ratio"],
+             paced["latency_us"]["p99"]))
+
+
+def slow_server(delay):
+    """A fake memcached on a free port that answers each request line with
+    END after `delay` seconds, one at a time. Returns (port, stop function)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def serve(conn):
+        with conn:
+            pending = b""
+            while not stop.is_set():
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                pending += data
+                while b"\r\n" in pending:
+                    _, pending = pending.split(b"\r\n", 1)
+                    stop.wait(delay)
+                    conn.sendall(b"END\r\n")
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def close():
+        stop.set()
+        listener.close()
+
+    return listener.getsockname()[1], close
+
+
+def check_open_loop_counts_queueing(bench, failures):
+    """One connection to a server that takes 50 ms per request. Closed loop,
+    each request waits ~50 ms. At 40 requests/s (one every 25 ms) the server
+    falls further behind with every request: request i waits about
+    i * 25 ms, and --rate must report that, not the 50 ms service time."""
+    port, close = slow_server(0.05)
+    try:
+        common = ["--port", str(port), "--connections", "1", "--get-ratio", "1",
+                  "--requests", "20", "--keys", "10", "--format", "json"]
+        closed = json.loads(subprocess.run([bench] + common, capture_output=True, text=True,
+                                           timeout=60).stdout)
+        opened = json.loads(subprocess.run([bench] + common + ["--rate", "40"],
+                                           capture_output=True, text=True, timeout=60).stdout)
+    finally:
+        close()
+    for label, result in (("closed", closed), ("open", opened)):
+        failures.check(result["errors"] == 0 and result["requests"] == 20,
+                       "slow server %s loop: %s" % (label, result))
+    closed_p50 = closed["latency_us"]["p50"]
+    open_max = opened["latency_us"]["max"]
+    failures.check(45_000 <= closed_p50 < 200_000,
+                   "slow server closed loop: p50 %.0f us, wanted ~50 ms" % closed_p50)
+    # The last request is scheduled at 19 * 25 ms = 475 ms and answered at
+    # about 20 * 50 ms = 1000 ms.
+    failures.check(450_000 <= open_max,
+                   "slow server open loop: max %.0f us, wanted >= 450 ms" % open_max)
+    print("slow server: closed loop p50 %.0f us; open loop max %.0f us"
+          % (closed_p50, open_max))
 
 
 def main():
@@ -120,6 +216,8 @@ def main():
                 check_server(args.bench_bin, port, name, failures, workdir)
             finally:
                 stop_server(proc)
+
+        check_open_loop_counts_queueing(args.bench_bin, failures)
 
         # Nothing listens there any more: every connection is an error, exit status 1.
         done = run_bench(args.bench_bin, port, ["--connections", "3", "--requests", "10",

@@ -110,6 +110,13 @@ TEST(Options, EveryOption) {
   EXPECT_EQ(o.timeout, 3.0);
 }
 
+TEST(Options, RateIsOffOrRequestsPerSecond) {
+  EXPECT_EQ(parse({}).options->rate, 0.0);  // closed loop
+  const Parsed p = parse({"--rate", "25000.5"});
+  ASSERT_TRUE(p.options);
+  EXPECT_EQ(p.options->rate, 25000.5);
+}
+
 TEST(Options, MoreThreadsThanConnectionsIsCapped) {
   const Parsed p = parse({"--connections", "3", "--threads", "8"});
   ASSERT_TRUE(p.options);
@@ -128,6 +135,9 @@ TEST(Options, Refusals) {
       {"--port", "65536"},
       {"--connections", "0"},
       {"--pipeline", "x"},
+      {"--rate", "0"},
+      {"--rate", "-5"},
+      {"--rate", "fast"},
       {"--get-ratio", "1.5"},
       {"--get-ratio", "-0.1"},
       {"--get-ratio", "nan"},
