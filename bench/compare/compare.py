@@ -381,8 +381,8 @@ def main():
     if args.rounds is None:
         args.rounds = 3
     thread_counts = [int(t) for t in args.threads.split(",")]
-    if not 0 <= args.rate_percent <= 1000:
-        parser.error("--rate-percent must be between 0 and 1000")
+    if not 0 <= args.rate_percent <= 100:
+        parser.error("--rate-percent must be between 0 and 100")
     chosen = profiles(args.rate_percent)
     if args.profiles:
         wanted = set(args.profiles.split(","))
@@ -436,11 +436,15 @@ def main():
                 for round_index in range(args.rounds):
                     for profile, extra, base in chosen:
                         if base is not None and profile not in rates:
-                            rates[profile] = args.rate_percent / 100.0 * min(
+                            base_ops = min(
                                 r["ops_per_sec"] for r in runs if r["profile"] == base
                                 and r["server_threads"] == threads and r["round"] == 1)
+                            if base_ops <= 0:
+                                raise RuntimeError("%s served no requests in round 1, so %s "
+                                                   "has no rate" % (base, profile))
+                            rates[profile] = max(1, round(args.rate_percent / 100.0 * base_ops))
                         if base is not None:
-                            extra = extra + ["--rate", "%.0f" % max(1.0, rates[profile])]
+                            extra = extra + ["--rate", str(rates[profile])]
                         for server in SERVERS:
                             m = runner.measure(procs[server], ports[server], extra, threads)
                             m.update({"server": server, "server_threads": threads,

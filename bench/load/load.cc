@@ -181,7 +181,8 @@ class Worker {
     connections_.push_back(std::make_unique<Connection>(*this, fd, seed));
   }
 
-  // The thread body: runs until every connection has finished.
+  // The thread body: runs until every connection has finished. `start_ns`:
+  // when the --rate schedule's first request is due.
   void run(uint64_t start_ns, uint64_t deadline_ns) {
     deadline_ns_ = deadline_ns;
     if (rate_ > 0) {
@@ -195,7 +196,7 @@ class Worker {
     EventPtr tick(event_new(base_.get(), -1, EV_PERSIST, &Worker::on_tick, this));
     event_add(tick.get(), &kTick);
     if (schedule_) {
-      wait_for_due(now_ns());
+      dispatch();
     }
     if (open_ > 0) {
       event_base_dispatch(base_.get());
@@ -231,9 +232,9 @@ class Worker {
 
   // --rate: after replies have come in, arranges for the next due request
   // to be sent (or, when none will follow, lets idle connections close).
-  void after_replies(uint64_t now) {
+  void after_replies() {
     if (schedule_) {
-      wait_for_due(now);
+      wait_for_due();
     }
   }
 
@@ -308,10 +309,11 @@ class Worker {
         ++busy;
       }
     }
-    wait_for_due(now);
+    wait_for_due();
   }
 
-  void wait_for_due(uint64_t now) {
+  void wait_for_due() {
+    const uint64_t now = now_ns();
     switch (peek(now)) {
       case Take::kNever:
         for (auto& connection : connections_) {
@@ -319,7 +321,13 @@ class Worker {
         }
         return;
       case Take::kYes:
-        return;  // backlog: every connection is busy and the next reply takes it
+        // A backlog: the next reply's connection takes it, or, if a
+        // connection is free already, the dispatcher runs at once.
+        if (std::any_of(connections_.begin(), connections_.end(),
+                        [](const auto& c) { return c->has_room(); })) {
+          event_active(due_timer_.get(), EV_TIMEOUT, 1);
+        }
+        return;
       case Take::kNotYet:
         if (evtimer_pending(due_timer_.get(), nullptr) == 0) {
           const uint64_t wait_ns = schedule_->next_due_ns() - now;
@@ -335,7 +343,7 @@ class Worker {
     auto* self = static_cast<Worker*>(arg);
     if (g_stop.load(std::memory_order_relaxed)) {
       self->stopping_ = true;
-      self->after_replies(now_ns());  // lets idle --rate connections close
+      self->after_replies();  // lets idle --rate connections close
     }
     const uint64_t now = now_ns();
     const auto timeout_ns = static_cast<uint64_t>(self->workload_.options().timeout * 1e9);
@@ -444,7 +452,7 @@ void Connection::read_replies() {
   refill();
   flush();
   finish_if_done();
-  worker_.after_replies(now);
+  worker_.after_replies();
 }
 
 void Connection::complete(uint64_t now) {
@@ -657,8 +665,13 @@ std::unique_ptr<PhaseResult> run_phase(const Workload& workload, PhaseKind kind,
                                 : 0;
   std::vector<std::thread> running;
   running.reserve(workers.size());
-  for (auto& worker : workers) {
-    running.emplace_back([&worker, start, deadline] { worker->run(start, deadline); });
+  for (size_t t = 0; t < workers.size(); ++t) {
+    // --rate: thread t's schedule starts t requests' worth later, so the
+    // threads' requests interleave instead of falling due in bursts.
+    const auto offset =
+        options.rate > 0 ? static_cast<uint64_t>(static_cast<double>(t) * 1e9 / options.rate) : 0;
+    running.emplace_back(
+        [&worker = workers[t], start, offset, deadline] { worker->run(start + offset, deadline); });
   }
   uint64_t last_report = start;
   uint64_t reported = 0;
