@@ -76,11 +76,12 @@ def steal_ticks():
 
 
 def cpu_ticks(pid):
-    """utime + stime of the whole process (all threads), in clock ticks."""
+    """(utime, stime) of the whole process (all threads), in clock ticks: time in
+    user space and in the kernel on its behalf."""
     with open("/proc/%d/stat" % pid) as f:
         stat = f.read()
     fields = stat[stat.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+    return int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
 
 
 def start_server(name, argv, port):
@@ -189,25 +190,30 @@ class Runner:
 
     def measure(self, proc, port, extra, server_threads):
         usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        ticks_before = cpu_ticks(proc.pid)
+        user_before, sys_before = cpu_ticks(proc.pid)
         steal_before = steal_ticks()
         wall_before = time.monotonic()
         result = self.run_bench(port, extra + ["--duration", str(self.args.seconds)],
                                 server_threads)
         wall = time.monotonic() - wall_before
-        ticks = cpu_ticks(proc.pid) - ticks_before
+        user_after, sys_after = cpu_ticks(proc.pid)
+        user, kernel = user_after - user_before, sys_after - sys_before
+        ticks = user + kernel
         steal = steal_ticks() - steal_before
         usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         bench_cpu = (usage_after.ru_utime - usage_before.ru_utime +
                      usage_after.ru_stime - usage_before.ru_stime)
         requests = result["requests"]
         lat = result["latency_us"]
+        per_request_us = (lambda t: t * 1e6 / CLK_TCK / requests) if requests else (lambda t: None)
         return {
             "ops_per_sec": result["ops_per_sec"],
             "requests": requests,
             "p50_us": lat["p50"], "p90_us": lat["p90"], "p99_us": lat["p99"],
             "p999_us": lat["p999"],
-            "server_cpu_us_per_req": (ticks * 1e6 / CLK_TCK / requests) if requests else None,
+            "server_cpu_us_per_req": per_request_us(ticks),
+            "server_user_us_per_req": per_request_us(user),
+            "server_kernel_us_per_req": per_request_us(kernel),
             "server_cpu_util": ticks / CLK_TCK / wall,
             "bench_cpu_util": bench_cpu / wall,
             "steal_pct": 100.0 * steal / CLK_TCK / wall / (os.cpu_count() or 1),
@@ -246,12 +252,23 @@ def summarize(runs):
             mine = [r for r in runs if r["server_threads"] == threads and r["profile"] == profile
                     and r["server"] == server]
             for field in ("ops_per_sec", "p50_us", "p99_us", "p999_us", "server_cpu_us_per_req",
+                          "server_user_us_per_req", "server_kernel_us_per_req",
                           "bench_cpu_util", "steal_pct", "hit_ratio"):
                 row["%s_%s" % (server, field)] = median([r[field] for r in mine])
             row["%s_errors" % server] = sum(r["errors"] for r in mine)
             row["%s_rounds" % server] = len(mine)
         for field in ("ops_per_sec", "p99_us", "server_cpu_us_per_req"):
             row["ratio_" + field] = ratio(row["treecached_" + field], row["memcached_" + field])
+        # The p99 ratio of each round alone (the two servers ran back to back),
+        # to show how far one round's ratio moves from the next.
+        by_round = {}
+        for r in runs:
+            if r["server_threads"] == threads and r["profile"] == profile:
+                by_round.setdefault(r["round"], {})[r["server"]] = r["p99_us"]
+        round_ratios = [ratio(p.get("treecached"), p.get("memcached")) for p in by_round.values()]
+        round_ratios = [x for x in round_ratios if x is not None]
+        row["ratio_p99_us_min"] = min(round_ratios, default=None)
+        row["ratio_p99_us_max"] = max(round_ratios, default=None)
         summary.append(row)
     return summary
 
@@ -274,6 +291,23 @@ def table(summary):
             fmt(row["memcached_server_cpu_us_per_req"], 2),
             fmt(row["ratio_ops_per_sec"], 2), fmt(row["ratio_p99_us"], 2),
             fmt(row["ratio_server_cpu_us_per_req"], 2)))
+    return "\n".join(lines)
+
+
+def cpu_split_table(summary):
+    """Where the server CPU goes, and how much the p99 ratio moves between rounds."""
+    header = ("%-3s %-16s | %9s %9s | %9s %9s | %13s"
+              % ("-t", "profile", "tc user", "tc kernel", "mc user", "mc kernel",
+                 "x p99 rounds"))
+    lines = [header, "-" * len(header)]
+    for row in summary:
+        lines.append("%-3s %-16s | %9s %9s | %9s %9s | %6s..%-5s" % (
+            row["server_threads"], row["profile"],
+            fmt(row["treecached_server_user_us_per_req"], 2),
+            fmt(row["treecached_server_kernel_us_per_req"], 2),
+            fmt(row["memcached_server_user_us_per_req"], 2),
+            fmt(row["memcached_server_kernel_us_per_req"], 2),
+            fmt(row["ratio_p99_us_min"], 2), fmt(row["ratio_p99_us_max"], 2)))
     return "\n".join(lines)
 
 
@@ -469,7 +503,7 @@ def main():
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
-        f.write(markdown(summary) + "\n")
+        f.write(markdown(summary) + "\n\n```\n" + cpu_split_table(summary) + "\n```\n")
     png = plot(summary, out_dir)
 
     print()
@@ -478,6 +512,10 @@ def main():
     print("(ops/s higher is better; p99 and server CPU us per request lower is better; "
           "! = load generator above %.2f cores)" % GENERATOR_BUSY)
     print(table(summary))
+    print()
+    print("Server CPU us per request split into user space and kernel (medians), and the lowest "
+          "and highest p99 ratio of a single round:")
+    print(cpu_split_table(summary))
     steal = [r["steal_pct"] for r in runs]
     print("vCPU steal (time the host ran other guests on our cores) during the runs: "
           "median %.1f%%, max %.1f%%" % (statistics.median(steal), max(steal)))
