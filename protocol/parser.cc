@@ -13,8 +13,24 @@ namespace {
 // numbers and noreply; one more tells "too many" apart.
 constexpr size_t kMaxTokens = kMaxPathDepth + 7;
 
+// Token slots are plain pointer/length pairs, left unset until tokenize()
+// fills them: an array of std::string_view would be zeroed, all 71 slots, for
+// every request parsed.
+class TokenSlots {
+ public:
+  std::string_view operator[](size_t i) const noexcept { return {slots_[i].data, slots_[i].size}; }
+  void set(size_t i, std::string_view text) noexcept { slots_[i] = {text.data(), text.size()}; }
+
+ private:
+  struct Slot {
+    const char* data;
+    size_t size;
+  };
+  std::array<Slot, kMaxTokens> slots_;
+};
+
 struct Tokens {
-  std::array<std::string_view, kMaxTokens> token;
+  TokenSlots token;
   size_t count = 0;  // real tokens; kMaxTokens + 1 means "more than fit"
   // Text after the first token, for commands that take free-form arguments.
   std::string_view after_command;
@@ -44,7 +60,7 @@ void tokenize(std::string_view line, Tokens& out, size_t limit) noexcept {
     if (out.count == 0) {
       out.after_command = line.substr(end);
     }
-    out.token[out.count++] = line.substr(i, end - i);
+    out.token.set(out.count++, line.substr(i, end - i));
     i = end;
   }
 }

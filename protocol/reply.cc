@@ -36,17 +36,26 @@ void append_value(OutputBuffer& out, std::string_view key, uint32_t flags, std::
 
 void append_value_tail(OutputBuffer& out, uint32_t flags, std::string_view data,
                        const uint64_t* cas) {
-  out.push_back(' ');
-  append_number(out, flags);
-  out.push_back(' ');
-  append_number(out, data.size());
+  const fmt::format_int flag_digits(flags);
+  const fmt::format_int size_digits(data.size());
+  const fmt::format_int cas_digits(cas != nullptr ? *cas : 0);
+  const std::string_view flag_text(flag_digits.data(), flag_digits.size());
+  const std::string_view size_text(size_digits.data(), size_digits.size());
+  const std::string_view cas_text(cas_digits.data(), cas != nullptr ? cas_digits.size() : 0);
+  // The whole block in one extension of the buffer.
+  char* at = extend(out, 1 + flag_text.size() + 1 + size_text.size() +
+                             (cas != nullptr ? 1 + cas_text.size() : 0) + 2 + data.size() + 2);
+  *at++ = ' ';
+  at = copy_to(at, flag_text);
+  *at++ = ' ';
+  at = copy_to(at, size_text);
   if (cas != nullptr) {
-    out.push_back(' ');
-    append_number(out, *cas);
+    *at++ = ' ';
+    at = copy_to(at, cas_text);
   }
-  append(out, "\r\n");
-  append(out, data);
-  append(out, "\r\n");
+  at = copy_to(at, "\r\n");
+  at = copy_to(at, data);
+  copy_to(at, "\r\n");
 }
 
 }  // namespace treecached::protocol

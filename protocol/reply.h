@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "protocol/parser.h"
@@ -44,13 +45,29 @@ inline constexpr std::string_view kMemlimitNotBytes =
 // The wire text for a parse error (empty for kLineTooLong, which closes).
 [[nodiscard]] std::string_view error_reply(ParseError error) noexcept;
 
+// Grows `out` by `count` bytes and returns where they start. Replies are
+// built from a few short pieces per request; one size check and a memcpy
+// per piece is cheaper than fmt's general append loop.
+inline char* extend(OutputBuffer& out, size_t count) {
+  const size_t at = out.size();
+  out.resize(at + count);
+  return out.data() + at;
+}
+
+inline char* copy_to(char* at, std::string_view text) noexcept {
+  if (!text.empty()) {
+    std::memcpy(at, text.data(), text.size());
+  }
+  return at + text.size();
+}
+
 inline void append(OutputBuffer& out, std::string_view text) {
-  out.append(text.data(), text.data() + text.size());
+  copy_to(extend(out, text.size()), text);
 }
 
 inline void append_number(OutputBuffer& out, uint64_t value) {
   const fmt::format_int digits(value);
-  out.append(digits.data(), digits.data() + digits.size());
+  append(out, {digits.data(), digits.size()});
 }
 
 // VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n
