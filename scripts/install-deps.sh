@@ -2,8 +2,9 @@
 # Installs the Debian 12 packages treecached needs to build, test and
 # benchmark. Runs apt-get only when something is missing. Needs root.
 #
-# Usage: scripts/install-deps.sh [fuzz]   (fuzz: also clang and its libFuzzer
-# and sanitizer runtimes, for the `fuzz` preset and scripts/fuzz.sh)
+# Usage: scripts/install-deps.sh [fuzz|profile]   (fuzz: also clang and its
+# libFuzzer and sanitizer runtimes, for the `fuzz` preset and scripts/fuzz.sh;
+# profile: also valgrind and bc, for bench/compare/callgrind.sh)
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,8 @@ packages=(
 )
 if [[ "${1:-}" == fuzz ]]; then
   packages+=(clang libclang-rt-14-dev)
+elif [[ "${1:-}" == profile ]]; then
+  packages+=(valgrind bc)
 fi
 
 missing=()
