@@ -4,7 +4,7 @@
 #include <climits>
 #include <cstring>
 
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 
 namespace treecached::protocol {
 namespace {

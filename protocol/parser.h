@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "protocol/request.h"
+#include "protocol/rules.h"
 
 namespace treecached::protocol {
 
@@ -65,15 +66,5 @@ inline constexpr size_t kMaxLineWithoutNewline = 2048;
 // that is too large, which key to drop.
 [[nodiscard]] ParseResult parse_request(std::string_view input, Request& out,
                                         const ParserLimits& limits) noexcept;
-
-// True when memcached would accept an item of this size under `max_item_size`.
-// memcached counts its 56-byte header, the key plus a NUL, the value plus
-// "\r\n" and 4 bytes for non-zero flags; mirroring that keeps the boundary
-// identical for clients.
-[[nodiscard]] constexpr bool fits_item_limit(size_t key_size, uint32_t flags, size_t value_size,
-                                             size_t max_item_size) noexcept {
-  const size_t counted = 56 + key_size + 1 + value_size + 2 + (flags != 0 ? 4 : 0);
-  return counted <= max_item_size;
-}
 
 }  // namespace treecached::protocol

@@ -118,7 +118,7 @@ Executor::Next Executor::execute(const Request& request, OutputBuffer& out, uint
     case Command::kShutdown:
       return shutdown(request, out);
     case Command::kCacheMemlimit:
-      cache_memlimit(request, out);
+      cache_memlimit(request, out, now);
       break;
     case Command::kGetNode:
     case Command::kGetsNode:
@@ -660,14 +660,14 @@ Executor::Next Executor::shutdown(const Request& request, OutputBuffer& out) {
 }
 
 // cache_memlimit <megabytes> [noreply]
-void Executor::cache_memlimit(const Request& request, OutputBuffer& out) {
+void Executor::cache_memlimit(const Request& request, OutputBuffer& out, uint32_t now) {
   const uint32_t megabytes = request.level;
   if (megabytes < 8) {
     reply_unless_noreply(request, out, reply::kMemlimitTooSmall);
   } else if (megabytes > 1000000000) {
     reply_unless_noreply(request, out, reply::kMemlimitNotBytes);
   } else {
-    context_.store.set_memory_limit(size_t{megabytes} * 1024 * 1024);
+    context_.store.set_memory_limit(size_t{megabytes} * 1024 * 1024, now);
     reply_unless_noreply(request, out, reply::kOk);
   }
 }

@@ -66,7 +66,7 @@ class Executor {
   void general_stats(protocol::OutputBuffer& out, uint32_t now);
   void settings_stats(protocol::OutputBuffer& out);
   Next shutdown(const protocol::Request& request, protocol::OutputBuffer& out);
-  void cache_memlimit(const protocol::Request& request, protocol::OutputBuffer& out);
+  void cache_memlimit(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
 
   ServerContext& context_;
   WorkerCounters& counters_;

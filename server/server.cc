@@ -14,6 +14,7 @@
 #include <string>
 
 #include "protocol/reply.h"
+#include "protocol/rules.h"
 
 namespace treecached::server {
 namespace {
@@ -29,6 +30,8 @@ storage::StoreConfig store_config(const Config& config) {
   store.memory_limit = config.memory_limit_mb * 1024 * 1024;
   store.evictions_enabled = config.evictions_enabled;
   store.max_item_size = config.max_item_size;
+  store.rules.parse_number = &protocol::parse_u64;
+  store.rules.item_fits = &protocol::fits_item_limit;
   return store;
 }
 

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "protocol/exptime.h"
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 #include "protocol/parser.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
@@ -87,6 +87,8 @@ storage::StoreConfig make_store_config(const server::Config& config, uint8_t opt
   store.shard_bits = 2;
   store.evictions_enabled = config.evictions_enabled;
   store.max_item_size = config.max_item_size;
+  store.rules.parse_number = &protocol::parse_u64;
+  store.rules.item_fits = &protocol::fits_item_limit;
   return store;
 }
 

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "protocol/exptime.h"
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
 

@@ -14,6 +14,7 @@
 #include "server/context.h"
 #include "server/stats.h"
 #include "storage/store.h"
+#include "tests/unit/storage/test_config.h"
 
 namespace treecached::server {
 namespace {
@@ -56,7 +57,7 @@ class ExecutorTest : public ::testing::Test {
   uint64_t count(Counter c) const { return counters_.get(c); }
 
   Config config_;
-  storage::Store store_{storage::StoreConfig{}};
+  storage::Store store_{storage::with_rules()};
   ServerContext context_{config_, store_};
   WorkerCounters counters_;
   Executor executor_{context_, counters_};
