@@ -26,7 +26,13 @@ enum class ParseError : uint8_t {
   kPathTooDeep,      // CLIENT_ERROR path too deep
   kBadDeleteFormat,  // CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]
   kLineTooLong,      // no newline within the limit: close the connection
+  kHttpRequest,      // an HTTP request line: close the connection, no reply
 };
+
+// Enumerator names ("kOk", "kBadFormat", "get", ...), for logs and tests.
+[[nodiscard]] std::string_view name(ParseStatus status) noexcept;
+[[nodiscard]] std::string_view name(ParseError error) noexcept;
+[[nodiscard]] std::string_view name(Command command) noexcept;
 
 struct ParseResult {
   ParseStatus status = ParseStatus::kNeedMore;
@@ -34,8 +40,9 @@ struct ParseResult {
   // Bytes of input that this request used (header line, and data block when
   // it was read). Zero on kNeedMore.
   size_t consumed = 0;
-  // kTooLarge: bytes of data block that follow `consumed` and must be
-  // discarded, even if they are not buffered yet.
+  // kTooLarge, and kPathTooDeep on a storage command whose length parses:
+  // bytes of data block that follow `consumed` and must be discarded, even
+  // if they are not buffered yet, so the stream stays in sync.
   size_t swallow = 0;
   // kNeedMore: total bytes the request needs, when known (storage commands
   // whose header is complete); otherwise input.size() + 1.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <thread>
 
 #include "storage/eviction.h"
 #include "storage/hash.h"
@@ -140,7 +141,14 @@ bool Store::make_room(Reservation& reservation, size_t bytes, uint32_t now) {
     if (reservation.top_up(bytes)) {
       return true;
     }
-    fruitless = freed == 0 ? fruitless + 1 : 0;
+    if (freed == 0) {
+      // What holds the budget may be other writers' items on their way in:
+      // give them a moment to land (and become evictable).
+      ++fruitless;
+      std::this_thread::yield();
+    } else {
+      fruitless = 0;
+    }
   }
   return false;
 }
