@@ -4,12 +4,15 @@
 # cases and runs every target for SECONDS (default 60), all at once. The
 # corpus each target grows is kept in build/fuzz/corpus/<target>, so later
 # runs start from it; tests/fuzz/regressions is replayed first every time.
+# store_fuzz reads Store operations, not protocol bytes: it starts from
+# tests/fuzz/store_seeds and tests/fuzz/regressions-store instead, without
+# the dictionary.
 # Prints executions and coverage per target; exits non-zero if any target
 # found a crash, a sanitizer report, a leak or a timeout (the input is saved
 # as build/fuzz/artifacts/<target>-crash-...; replay it with
 # `build/fuzz/tests/fuzz/<target> FILE`).
 #
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: parser_fuzz request_fuzz)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: parser_fuzz request_fuzz store_fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +20,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(parser_fuzz request_fuzz)
+  targets=(parser_fuzz request_fuzz store_fuzz)
 fi
 if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
   echo "usage: $0 [SECONDS] [TARGET...]" >&2
@@ -37,11 +40,17 @@ mkdir -p "$build/artifacts" "$build/logs"
 pids=()
 for target in "${targets[@]}"; do
   mkdir -p "$build/corpus/$target"
+  if [[ "$target" == store_fuzz ]]; then
+    extra=()
+    inputs=(tests/fuzz/store_seeds tests/fuzz/regressions-store)
+  else
+    extra=(-dict=tests/fuzz/memcache.dict)
+    inputs=("$build/seeds" tests/fuzz/regressions)
+  fi
   "$build/tests/fuzz/$target" \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=30 -rss_limit_mb=2560 \
-    -dict=tests/fuzz/memcache.dict -print_final_stats=1 \
-    -artifact_prefix="$build/artifacts/$target-" \
-    "$build/corpus/$target" "$build/seeds" tests/fuzz/regressions \
+    "${extra[@]}" -print_final_stats=1 -artifact_prefix="$build/artifacts/$target-" \
+    "$build/corpus/$target" "${inputs[@]}" \
     >"$build/logs/$target.log" 2>&1 &
   pids+=($!)
 done

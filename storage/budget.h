@@ -80,6 +80,10 @@ class Reservation {
   }
   // `bytes` of what is held now belong to an allocation.
   void use(size_t bytes) noexcept { held_ -= bytes; }
+  // Takes over the charge of `bytes` just freed (still counted in the
+  // budget), so they pay for the next allocation without another thread
+  // taking them in between.
+  void adopt(size_t bytes) noexcept { held_ += bytes; }
   [[nodiscard]] size_t held() const noexcept { return held_; }
 
  private:

@@ -32,7 +32,10 @@ struct Item {
   uint32_t value_size = 0;
   std::atomic<uint32_t> refs{1};
   uint16_t key_size = 0;
-  bool has_value = true;  // false: a value-less node (never evicted itself); never changes
+  // false: a value-less node (never evicted itself). Set when linked; turns
+  // false under the shard lock only when a failed set withdraws a value that a
+  // reader holds (Store::discard_value).
+  bool has_value = true;
   // The item has room for tree links (a TreeNode pointer before the key).
   // Flat keys without children go without, saving 8 bytes. Never changes.
   bool has_links = false;
@@ -171,6 +174,8 @@ class ItemRef {
   [[nodiscard]] std::string_view value() const noexcept { return item_->value(); }
   [[nodiscard]] uint32_t flags() const noexcept { return item_->flags; }
   [[nodiscard]] uint64_t cas() const noexcept { return item_->cas; }
+  // Exact while the store does not change the node (it may withdraw the
+  // value of an item a reader holds: see Item::has_value).
   [[nodiscard]] bool has_value() const noexcept { return item_->has_value; }
 
  private:

@@ -143,6 +143,7 @@ class Store {
   [[nodiscard]] StoreStatus remove(std::string_view path, uint32_t now);
   // Drops the node's value but keeps its children: what memcached does to
   // the old value when a set cannot be stored, so that it does not go stale.
+  // Works without memory to spare (see detail::drop_value_keep_children).
   void discard_value(std::string_view path, uint32_t now);
 
   // The children of the node at `path` (the top level if `path` is empty),

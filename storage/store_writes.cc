@@ -25,7 +25,13 @@ constexpr int kAttempts = 2;
 
 StoreStatus Store::set(std::string_view path, std::string_view value, uint32_t flags,
                        uint32_t deadline, uint32_t now) {
-  return store(Mode::kSet, path, value, flags, deadline, 0, now);
+  const StoreStatus status = store(Mode::kSet, path, value, flags, deadline, 0, now);
+  if (status == StoreStatus::kNoMemory || status == StoreStatus::kTooLarge) {
+    // As memcached: a set that cannot be stored drops the old value, so that
+    // it does not go stale.
+    discard_value(path, now);
+  }
+  return status;
 }
 
 StoreStatus Store::add(std::string_view path, std::string_view value, uint32_t flags,
@@ -62,9 +68,6 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
   Reservation reservation(budget_);
   const size_t size = Item::total_size_for(path.size(), value.size(), nested);
   if (!make_room(reservation, size, now)) {
-    if (mode == Mode::kSet) {
-      discard_value(path, now);
-    }
     return size > memory_limit() ? StoreStatus::kTooLarge : StoreStatus::kNoMemory;
   }
   Item* fresh = detail::create_item(path, value.size(), nested, reservation);
@@ -258,7 +261,7 @@ StoreStatus Store::remove(std::string_view path, uint32_t now) {
   // A value-less node whose descendants all expired no longer exists.
   StoreStatus status = StoreStatus::kNotFound;
   if (entry != nullptr && detail::still_exists(t.shard, entry, live)) {
-    if (entry->node() != nullptr && entry->node()->child_count > 0) {
+    if (detail::has_live_children(t.shard, entry, live)) {
       ++t.shard.counters.subtree_deletes;
     }
     detail::remove_node(t.shard, entry);
@@ -269,39 +272,21 @@ StoreStatus Store::remove(std::string_view path, uint32_t now) {
 }
 
 void Store::discard_value(std::string_view path, uint32_t now) {
+  const Liveness live = liveness(now);
   const Target t = target(path);
   Reservation reservation(budget_);
-  for (int attempt = 1;; ++attempt) {
-    const Liveness live = liveness(now);
-    MutexLock lock(t.shard.mu);
-    Item* entry = detail::find_live(t.shard, path, t.hash, live);
-    if (entry == nullptr || !entry->has_value) {
-      return;
-    }
-    if (entry->node() == nullptr || entry->node()->child_count == 0) {
-      detail::remove_node(t.shard, entry);
-      t.shard.shrink_if_sparse();
-      return;
-    }
-    // Children stay: the node lives on without a value.
-    const size_t size = Item::total_size_for(path.size(), 0, true);
-    if (!reservation.top_up(size)) {
-      lock.unlock();
-      if (attempt == kAttempts || !make_room(reservation, size, now)) {
-        return;  // no room even for that: keep the old value rather than lose the subtree
-      }
-      continue;
-    }
-    Item* placeholder = detail::create_item(path, 0, true, reservation);
-    if (placeholder == nullptr) {
-      return;
-    }
-    placeholder->has_value = false;
-    placeholder->cas = entry->cas;
-    detail::replace_entry(t.shard, entry, placeholder, t.hash);
+  MutexLock lock(t.shard.mu);
+  Item* entry = detail::find_live(t.shard, path, t.hash, live);
+  if (entry == nullptr || !entry->has_value) {
     return;
   }
+  if (entry->node() != nullptr && entry->node()->child_count > 0) {
+    // Children stay: the node lives on without a value.
+    detail::drop_value_keep_children(t.shard, entry, path, t.hash, reservation);
+  } else {
+    detail::remove_node(t.shard, entry);
+  }
+  t.shard.shrink_if_sparse();
 }
-
 
 }  // namespace treecached::storage

@@ -244,6 +244,58 @@ void replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash) {
   }
 }
 
+void drop_value_keep_children(Shard& shard, Item* entry, std::string_view path, uint64_t hash,
+                              Reservation& reservation) {
+  const size_t size = Item::total_size_for(path.size(), 0, true);
+  if (reservation.top_up(size)) {
+    if (Item* placeholder = create_item(path, 0, true, reservation)) {
+      placeholder->has_value = false;
+      placeholder->cas = entry->cas;
+      replace_entry(shard, entry, placeholder, hash);
+      return;
+    }
+  }
+  // References are taken only under this lock: one now means none later.
+  if (entry->refs.load(std::memory_order_acquire) != 1) {
+    // A reader holds the value, so its memory cannot pay for a new item:
+    // the item itself becomes value-less. The reader still sees the value
+    // it read; the bytes stay charged until the node is replaced or goes.
+    entry->has_value = false;
+    --shard.value_count;
+    refresh_under_value(entry->node());
+    return;
+  }
+  // Its block is at least the placeholder's (same key, links, a value).
+  TreeNode* node = entry->node();
+  const bool under_value = entry->under_value;
+  shard.take_out(entry);
+  entry->set_node(nullptr);
+  reservation.adopt(Item::release(entry));
+  Item* placeholder = create_item(path, 0, true, reservation);
+  if (placeholder == nullptr) {
+    // The allocator failed even so: a node cannot stay without its item,
+    // so the subtree goes (a cache may drop; it must not serve the old value).
+    while (node->first_child != nullptr) {
+      TreeNode* child = node->first_child;
+      node->detach_child(child);
+      shard.erase_subtree(child->entry);
+    }
+    TreeNode* parent = node->parent;
+    if (parent != nullptr) {
+      parent->detach_child(node);
+    }
+    shard.delete_node(node);
+    remove_empty_ancestors(shard, parent);
+    return;
+  }
+  placeholder->has_value = false;
+  placeholder->set_node(node);
+  placeholder->under_value = under_value;
+  node->entry = placeholder;
+  shard.insert(shard.find_slot(path, hash), placeholder);
+  refresh_under_value(node);
+}
+
 void remove_node(Shard& shard, Item* entry) {
   TreeNode* parent = entry->node() != nullptr ? entry->node()->parent : nullptr;
   if (parent != nullptr) {
@@ -256,6 +308,10 @@ void remove_node(Shard& shard, Item* entry) {
 void reclaim(Shard& shard, Item* dead) {
   count_reclaimed(shard, *dead);
   remove_node(shard, dead);
+}
+
+bool has_live_children(Shard& shard, Item* entry, const Liveness& live) {
+  return entry->node() != nullptr && has_live_descendant(shard, entry->node(), live);
 }
 
 bool still_exists(Shard& shard, Item* entry, const Liveness& live) {

@@ -36,6 +36,15 @@ Item* find_live(Shard& shard, std::string_view path, uint64_t hash, const Livene
 // Puts `fresh` in place of `old` (same path), keeping the tree links.
 void replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash) REQUIRES(shard.mu);
 
+// Drops the value of `entry`, a node with children, keeping the node and its
+// children: a value-less item of the same `path` takes its place, paid from
+// `reservation` if it holds enough (or can top up without evicting), else
+// with `entry`'s own memory when only the shard holds it; when a reader holds
+// it, `entry` itself turns value-less. Only if the allocator fails outright
+// does the subtree go (a cache may drop data; it must not serve the old value).
+void drop_value_keep_children(Shard& shard, Item* entry, std::string_view path, uint64_t hash,
+                              Reservation& reservation) REQUIRES(shard.mu);
+
 // Removes the node, its subtree and the value-less ancestors left empty.
 void remove_node(Shard& shard, Item* entry) REQUIRES(shard.mu);
 // Removes a dead value (expired or flushed) with its subtree and counts it
@@ -45,6 +54,11 @@ void reclaim(Shard& shard, Item* dead) REQUIRES(shard.mu);
 // or some descendant does. Dead parts met on the way are removed; if the
 // node no longer exists it is removed too and must not be used.
 [[nodiscard]] bool still_exists(Shard& shard, Item* entry, const Liveness& live)
+    REQUIRES(shard.mu);
+
+// Whether some descendant of `entry` holds a live value (dead ones met on
+// the way are removed).
+[[nodiscard]] bool has_live_children(Shard& shard, Item* entry, const Liveness& live)
     REQUIRES(shard.mu);
 
 enum class Listing : uint8_t { kListed, kGone, kOverLimit };
