@@ -109,8 +109,8 @@ KNOWN = {
         "has not written yet; memcached had written them all",
         lambda reqs: [r.copy(barrier=True) if r.long_retrieval else r for r in reqs]),
     "http-close": (
-        "a command line whose last token starts with HTTP/: memcached closes at once "
-        "without a reply; treecached answers ERROR first",
+        "an unknown command whose last token starts with HTTP/: memcached closes the "
+        "connection at once without a reply; treecached answers ERROR and goes on",
         lambda reqs: [r for r in reqs if not (r.closes and b"HTTP/" in r.render())]),
 }
 
@@ -1691,14 +1691,42 @@ def classify(runner, reqs, mode):
 
 
 def report_mismatch(args, runner, seed, q, reqs, mode, o, found):
-    """Classify the mismatch; shrink the first of each known class and every
-    other one, save it as a case file and replay that. Returns the class."""
+    """Classify the mismatch, then shrink and save it if it is new or the
+    first of its known class (each class of a combination on its own, with the
+    other classes' inputs neutralised). Returns the class (None: new)."""
     print("MISMATCH seed %d sequence %d (%d requests): first difference %s%s" % (
         seed, q, len(reqs), o.signature, ("; " + "; ".join(o.errors)) if o.errors else ""))
     cls = classify(runner, reqs, mode)
-    if cls is not None and found.get("known: " + cls):
-        print("  known: %s (first saved as %s)" % (cls, found["known: " + cls][0]))
-        return cls
+    if cls is None:
+        save_mismatch(args, runner, "seed%d-seq%d" % (seed, q), seed, reqs, mode, o, found,
+                      None)
+        return None
+    parts = cls.split("+")
+    todo = [c for c in parts if not found.get("known: " + c)]
+    if not todo:
+        print("  known: %s (first saved as %s)" % (
+            cls, ", ".join(found["known: " + c][0] for c in parts)))
+    for c in todo:
+        sub = reqs
+        for other in parts:
+            if other != c:
+                sub = KNOWN[other][1](sub)
+        so = o if sub is reqs else None
+        for _ in range(3):
+            if so is not None:
+                break
+            check = runner.execute(sub, mode)
+            so = check if check.status == "mismatch" else None
+        if so is None:
+            print("  %s alone does not reproduce it" % c)
+            continue
+        name = "seed%d-seq%d" % (seed, q) + ("-" + c if len(parts) > 1 else "")
+        save_mismatch(args, runner, name, seed, sub, mode, so, found, c)
+    return cls
+
+
+def save_mismatch(args, runner, name, seed, reqs, mode, o, found, cls):
+    """Shrink (within the budget), save as a case file, replay it."""
     t = time.monotonic()
     final_reqs, final_mode, final = reqs, mode, o
     if not args.no_shrink and (args.max_shrinks is None or args.max_shrinks > 0):
@@ -1717,12 +1745,12 @@ def report_mismatch(args, runner, seed, q, reqs, mode, o, found):
         "%d requests: %s" % (len(final_reqs), o.signature)
     seen = found.setdefault("known: " + cls if cls else sig, [])
     (a, at_a), (b, at_b) = difference_view(final.raw, args.against_memcached)
-    path = os.path.join(args.out, "seed%d-seq%d.txt" % (seed, q))
+    path = os.path.join(args.out, name + ".txt")
     srv_args = " ".join("--server-arg=%s" % x for x in args.server_arg)
     header = [
-        "seed %d, sequence %d: %d requests, saved %d" % (seed, q, len(reqs), len(final_reqs)),
+        "%s: %d requests, saved %d" % (name, len(reqs), len(final_reqs)),
         "requests: %s" % sig,
-    ] + ["known mismatch %s: %s" % (c, KNOWN[c][0]) for c in (cls.split("+") if cls else [])] + [
+    ] + (["known mismatch %s: %s" % (cls, KNOWN[cls][0])] if cls else []) + [
         "server under test: %s" % " ".join(runner.servers[1].argv),
         "replay: /usr/bin/python3 tests/differential/diff_test.py --server-bin BIN %s--cases %s"
         % (srv_args + " " if srv_args else "", show_path(path)),
@@ -1733,8 +1761,7 @@ def report_mismatch(args, runner, seed, q, reqs, mode, o, found):
     if final_mode[0] == "random":
         header.append("found with random write splits (seed %s): a plain replay may not "
                       "reproduce it; rerun random_diff.py --seed %d" % (final_mode[1], seed))
-    write_case(path, "random-diff seed %d sequence %d" % (seed, q), final_reqs, final_mode,
-               final, header)
+    write_case(path, "random-diff " + name, final_reqs, final_mode, final, header)
     replay = replay_case(path, runner)
     seen.append(show_path(path))
     print("  saved %s (diff_test.py replay: %s)%s" % (
@@ -1743,7 +1770,6 @@ def report_mismatch(args, runner, seed, q, reqs, mode, o, found):
     print("  first difference:")
     print("    memcached: %s" % describe_bytes(a, at_a))
     print("    server:    %s" % describe_bytes(b, at_b))
-    return cls
 
 
 def show_path(path):
