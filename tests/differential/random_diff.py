@@ -1326,15 +1326,24 @@ class Shrinker:
         n = self.first_failing_prefix(reqs, mode)
         mode = self.remap(mode, reqs, reqs[:n])
         reqs = reqs[:n]
-        # Most mismatches need only the last few requests of that prefix.
-        k = 1
-        while k < len(reqs) and self.budget_left():
-            cand = reqs[-k:]
-            if self.fails(cand, self.remap(mode, reqs, cand)):
-                mode = self.remap(mode, reqs, cand)
-                reqs = cand
+        # Most mismatches need only a few neighbouring requests: try short
+        # windows, from the end, sent as one write (one try each: cheap, and a
+        # read-dependent mismatch shows best with all of it in one write).
+        found_window = False
+        for w in (1, 2, 3, 4, 6, 8):
+            if w >= len(reqs) or found_window:
                 break
-            k *= 2
+            for end in range(len(reqs), w - 1, -1):
+                if not self.budget_left():
+                    break
+                cand = reqs[end - w:end]
+                for m in ((("whole",),) if mode[0] == "whole" else (("whole",), mode)):
+                    cmode = self.remap(m, reqs, cand)
+                    if self.fails(cand, cmode, tries=1):
+                        reqs, mode, found_window = cand, cmode, True
+                        break
+                if found_window:
+                    break
         reqs, mode = self.ddmin(reqs, mode)
         # Simpler requests: shorter values, fewer keys.
         changed = True
