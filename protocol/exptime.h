@@ -7,13 +7,18 @@ namespace treecached::protocol {
 // Exptimes up to 30 days are relative to now; larger ones are unix times.
 inline constexpr int64_t kMaxRelativeExptime = 60 * 60 * 24 * 30;
 
-// Deadline meaning "expired already": any time in the past works.
+// Deadline meaning "expired already": the server clock starts above it.
 inline constexpr uint32_t kAlreadyExpired = 1;
 
-// Converts a client exptime into an absolute deadline in unix seconds, where
-// 0 means "never expires" and an item is dead once `now >= deadline`.
-// Negative exptimes are already expired (memcached's rule).
-[[nodiscard]] constexpr uint32_t to_deadline(int32_t raw, uint32_t now) noexcept {
+// memcached's realtime(): turns a client exptime into a deadline in server
+// seconds (the monotonic clock of server/clock.h, `now` being its present
+// reading), where 0 means "never expires" and an item is dead once
+// `now >= deadline`. `process_started` is the unix time at which the server
+// clock read 0: an absolute exptime is converted with it once, here, so a
+// later step of the wall clock moves no deadline. Negative exptimes, and
+// absolute ones at or before the server started, are already expired.
+[[nodiscard]] constexpr uint32_t to_deadline(int32_t raw, uint32_t now,
+                                             int64_t process_started) noexcept {
   if (raw == 0) {
     return 0;
   }
@@ -21,7 +26,8 @@ inline constexpr uint32_t kAlreadyExpired = 1;
     return kAlreadyExpired;
   }
   if (raw > kMaxRelativeExptime) {
-    return static_cast<uint32_t>(raw);
+    return raw <= process_started ? kAlreadyExpired
+                                  : static_cast<uint32_t>(raw - process_started);
   }
   return now + static_cast<uint32_t>(raw);
 }

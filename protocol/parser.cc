@@ -1,10 +1,11 @@
 #include "protocol/parser.h"
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstring>
 
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 
 namespace treecached::protocol {
 namespace {
@@ -312,6 +313,39 @@ bool read_path(const Tokens& t, size_t numbers, const ParserLimits& limits, size
   return true;
 }
 
+// The token `back` places from the end of `text` (0: the last one), or
+// empty if there are fewer.
+std::string_view token_from_end(std::string_view text, size_t back) noexcept {
+  size_t end = text.size();
+  for (;;) {
+    while (end > 0 && text[end - 1] == ' ') {
+      --end;
+    }
+    size_t start = end;
+    while (start > 0 && text[start - 1] != ' ') {
+      --start;
+    }
+    if (start == end || back == 0) {
+      return text.substr(start, end - start);
+    }
+    --back;
+    end = start;
+  }
+}
+
+// A storage command refused for its path (too deep: memcached has no such
+// error) still has a data block on the way. When its length token parses,
+// the block is swallowed so that it is not read as commands.
+void swallow_refused_data(const Tokens& t, bool with_cas, bool noreply,
+                          ParseResult& failure) noexcept {
+  const std::string_view bytes =
+      token_from_end(t.after_command, (noreply ? 1U : 0U) + (with_cas ? 1U : 0U));
+  int32_t length = 0;
+  if (parse_i32(bytes, length) && length >= 0 && length <= INT_MAX - 2) {
+    failure.swallow = static_cast<size_t>(length) + 2;
+  }
+}
+
 // set|add|replace|append|prepend <path> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n
 // cas <path> <flags> <exptime> <bytes> <cas unique> [noreply]\r\n<data>\r\n
 ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input, size_t line_end,
@@ -319,6 +353,9 @@ ParseResult parse_storage(const Tokens& t, bool with_cas, std::string_view input
   size_t n = 0;
   ParseResult failure;
   if (!read_path(t, with_cas ? 4 : 3, limits, line_end, out, n, failure)) {
+    if (failure.error == ParseError::kPathTooDeep) {
+      swallow_refused_data(t, with_cas, out.noreply, failure);
+    }
     return failure;
   }
   int32_t length = 0;
@@ -446,7 +483,74 @@ ParseResult parse_memlimit(const Tokens& t, size_t line_end, Request& out) noexc
   return ok(line_end);
 }
 
+// memcached closes a connection whose request line is an HTTP request (a
+// browser, or an SSRF): an unknown command whose last token starts with
+// "HTTP/". As memcached, this applies to commands it cannot have dispatched
+// on their first letter (not get..., set..., meta, ...), and "last" means the
+// 23rd token of a longer line (memcached's 24-token tokenizer).
+bool is_http_request(std::string_view line, std::string_view command) noexcept {
+  constexpr std::string_view kDispatchedFirstLetters = "gsacidt";
+  if (kDispatchedFirstLetters.find(command.front()) != std::string_view::npos ||
+      (command.front() == 'm' && command.size() == 2)) {
+    return false;
+  }
+  constexpr size_t kMemcachedLastToken = 23;
+  Tokens t;
+  tokenize(line, t, kMemcachedLastToken);
+  const size_t last = std::min(t.count, kMemcachedLastToken) - 1;
+  return t.token[last].starts_with("HTTP/");
+}
+
 }  // namespace
+
+std::string_view name(ParseStatus status) noexcept {
+  switch (status) {
+    case ParseStatus::kOk:
+      return "kOk";
+    case ParseStatus::kNeedMore:
+      return "kNeedMore";
+    case ParseStatus::kError:
+      return "kError";
+  }
+  return "?";
+}
+
+std::string_view name(ParseError error) noexcept {
+  switch (error) {
+    case ParseError::kNone:
+      return "kNone";
+    case ParseError::kUnknownCommand:
+      return "kUnknownCommand";
+    case ParseError::kBadFormat:
+      return "kBadFormat";
+    case ParseError::kInvalidExptime:
+      return "kInvalidExptime";
+    case ParseError::kInvalidDelta:
+      return "kInvalidDelta";
+    case ParseError::kBadDataChunk:
+      return "kBadDataChunk";
+    case ParseError::kTooLarge:
+      return "kTooLarge";
+    case ParseError::kPathTooDeep:
+      return "kPathTooDeep";
+    case ParseError::kBadDeleteFormat:
+      return "kBadDeleteFormat";
+    case ParseError::kLineTooLong:
+      return "kLineTooLong";
+    case ParseError::kHttpRequest:
+      return "kHttpRequest";
+  }
+  return "?";
+}
+
+std::string_view name(Command command) noexcept {
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.command == command) {
+      return spec.name;
+    }
+  }
+  return "?";
+}
 
 ParseResult parse_request(std::string_view input, Request& out,
                           const ParserLimits& limits) noexcept {
@@ -475,6 +579,9 @@ ParseResult parse_request(std::string_view input, Request& out,
   const CommandSpec* spec = find_command(t.token[0]);
   if (spec != nullptr && t.count > kShortLine && takes_path(spec->family)) {
     tokenize(line, t, kMaxTokens);
+  }
+  if (spec == nullptr && is_http_request(line, t.token[0])) {
+    return error(ParseError::kHttpRequest, line_end);
   }
   if (spec == nullptr || !token_count_ok(*spec, t.count, limits)) {
     return error(ParseError::kUnknownCommand, line_end);

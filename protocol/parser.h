@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "protocol/request.h"
+#include "protocol/rules.h"
 
 namespace treecached::protocol {
 
@@ -25,7 +26,13 @@ enum class ParseError : uint8_t {
   kPathTooDeep,      // CLIENT_ERROR path too deep
   kBadDeleteFormat,  // CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]
   kLineTooLong,      // no newline within the limit: close the connection
+  kHttpRequest,      // an HTTP request line: close the connection, no reply
 };
+
+// Enumerator names ("kOk", "kBadFormat", "get", ...), for logs and tests.
+[[nodiscard]] std::string_view name(ParseStatus status) noexcept;
+[[nodiscard]] std::string_view name(ParseError error) noexcept;
+[[nodiscard]] std::string_view name(Command command) noexcept;
 
 struct ParseResult {
   ParseStatus status = ParseStatus::kNeedMore;
@@ -33,8 +40,9 @@ struct ParseResult {
   // Bytes of input that this request used (header line, and data block when
   // it was read). Zero on kNeedMore.
   size_t consumed = 0;
-  // kTooLarge: bytes of data block that follow `consumed` and must be
-  // discarded, even if they are not buffered yet.
+  // kTooLarge, and kPathTooDeep on a storage command whose length parses:
+  // bytes of data block that follow `consumed` and must be discarded, even
+  // if they are not buffered yet, so the stream stays in sync.
   size_t swallow = 0;
   // kNeedMore: total bytes the request needs, when known (storage commands
   // whose header is complete); otherwise input.size() + 1.
@@ -65,15 +73,5 @@ inline constexpr size_t kMaxLineWithoutNewline = 2048;
 // that is too large, which key to drop.
 [[nodiscard]] ParseResult parse_request(std::string_view input, Request& out,
                                         const ParserLimits& limits) noexcept;
-
-// True when memcached would accept an item of this size under `max_item_size`.
-// memcached counts its 56-byte header, the key plus a NUL, the value plus
-// "\r\n" and 4 bytes for non-zero flags; mirroring that keeps the boundary
-// identical for clients.
-[[nodiscard]] constexpr bool fits_item_limit(size_t key_size, uint32_t flags, size_t value_size,
-                                             size_t max_item_size) noexcept {
-  const size_t counted = 56 + key_size + 1 + value_size + 2 + (flags != 0 ? 4 : 0);
-  return counted <= max_item_size;
-}
 
 }  // namespace treecached::protocol

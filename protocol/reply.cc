@@ -22,6 +22,7 @@ std::string_view error_reply(ParseError error) noexcept {
       return "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
     case ParseError::kNone:
     case ParseError::kLineTooLong:
+    case ParseError::kHttpRequest:
       break;
   }
   return {};

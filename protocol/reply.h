@@ -33,6 +33,7 @@ inline constexpr std::string_view kOutOfMemory = "SERVER_ERROR out of memory sto
 inline constexpr std::string_view kOutOfMemoryArith = "SERVER_ERROR out of memory\r\n";
 inline constexpr std::string_view kShutdownDisabled = "ERROR: shutdown not enabled\r\n";
 inline constexpr std::string_view kBadShutdownMode = "CLIENT_ERROR invalid shutdown mode\r\n";
+inline constexpr std::string_view kFlushNotAllowed = "CLIENT_ERROR flush_all not allowed\r\n";
 inline constexpr std::string_view kStatsDetailUsage =
     "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
 inline constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
@@ -42,7 +43,8 @@ inline constexpr std::string_view kMemlimitNotBytes =
     "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n";
 }  // namespace reply
 
-// The wire text for a parse error (empty for kLineTooLong, which closes).
+// The wire text for a parse error (empty for kLineTooLong and kHttpRequest,
+// which close the connection).
 [[nodiscard]] std::string_view error_reply(ParseError error) noexcept;
 
 // Grows `out` by `count` bytes and returns where they start. Replies are

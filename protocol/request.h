@@ -37,8 +37,6 @@ enum class Command : uint8_t {
 inline constexpr size_t kMaxKeyLength = 250;
 // Deepest path the depth-limit flag may allow.
 inline constexpr size_t kMaxPathDepth = 64;
-// Paths are tokens joined by single spaces, as on the wire.
-inline constexpr char kPathDelimiter = ' ';
 
 // One parsed request.
 //

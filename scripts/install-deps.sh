@@ -13,6 +13,9 @@ packages=(
   # Test oracles and real clients: stock memcached, Debian's Python with
   # pymemcache, and the libmemcached command-line tools (memccp, memccapable, ...).
   memcached python3 python3-pymemcache libmemcached-tools
+  # libfaketime, for the test of TTLs across a step of the wall clock
+  # (tests/integration/clock_step.py); test-only.
+  faketime
   # bench/compare/run.sh plots with gnuplot.
   gnuplot-nox
 )

@@ -22,6 +22,7 @@ constexpr const char* kUsage =
     "  -I, --max-item-size=<num>    largest item, with k/m suffix (default: 1m)\n"
     "  -M, --disable-evictions      return an error on memory exhausted instead of evicting\n"
     "  -A, --enable-shutdown        enable the ascii \"shutdown\" command\n"
+    "  -F, --disable-flush-all      disable flush_all (CLIENT_ERROR flush_all not allowed)\n"
     "  -U, --udp-port=<num>         accepted for compatibility; only 0 (UDP off) is supported\n"
     "  -u, --user=<name>            accepted for compatibility; privileges are not changed\n"
     "      --max-depth=<num>        deepest path accepted, 1..64 (default: 32)\n"
@@ -78,6 +79,14 @@ bool fail(const char* flag, const char* value, const char* why) {
 
 }  // namespace
 
+protocol::ParserLimits parser_limits(const Config& config) noexcept {
+  protocol::ParserLimits limits;
+  limits.max_item_size = config.max_item_size;
+  limits.max_depth = config.max_depth;
+  limits.memcached_syntax = config.memcached_syntax;
+  return limits;
+}
+
 ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
   static const option kLongOptions[] = {
       {"port", required_argument, nullptr, 'p'},
@@ -88,6 +97,7 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
       {"max-item-size", required_argument, nullptr, 'I'},
       {"disable-evictions", no_argument, nullptr, 'M'},
       {"enable-shutdown", no_argument, nullptr, 'A'},
+      {"disable-flush-all", no_argument, nullptr, 'F'},
       {"udp-port", required_argument, nullptr, 'U'},
       {"user", required_argument, nullptr, 'u'},
       {"verbose", no_argument, nullptr, 'v'},
@@ -102,7 +112,7 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
   };
   optind = 1;
   int option_char = 0;
-  while ((option_char = getopt_long(argc, argv, "p:l:t:m:c:I:MAU:u:vhV", kLongOptions, nullptr)) !=
+  while ((option_char = getopt_long(argc, argv, "p:l:t:m:c:I:MAFU:u:vhV", kLongOptions, nullptr)) !=
          -1) {
     const char* arg = optarg;
     bool ok = true;
@@ -136,6 +146,9 @@ ParseOutcome parse_command_line(int argc, char** argv, Config& config) {
         break;
       case 'A':
         config.shutdown_command = true;
+        break;
+      case 'F':
+        config.flush_enabled = false;
         break;
       case 'U': {
         unsigned udp_port = 0;

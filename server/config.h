@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "protocol/parser.h"
+
 namespace treecached::server {
 
 inline constexpr const char* kVersion = "0.1.0";
@@ -21,6 +23,7 @@ struct Config {
   bool evictions_enabled = true;  // -M turns them off
   unsigned verbosity = 0;
   bool shutdown_command = false;  // -A
+  bool flush_enabled = true;      // -F turns flush_all off
   // Hierarchy: deepest path accepted, most nodes one getch/getr may list, and
   // the separator that splits single-token keys into paths (0: off).
   size_t max_depth = 32;
@@ -32,6 +35,9 @@ struct Config {
   // Close a connection that sends nothing for this many seconds (0: never).
   unsigned idle_timeout = 0;
 };
+
+// The parser's limits for this configuration.
+[[nodiscard]] protocol::ParserLimits parser_limits(const Config& config) noexcept;
 
 enum class ParseOutcome { kRun, kExitSuccess, kExitFailure };
 

@@ -1,11 +1,12 @@
 #pragma once
 
 #include <atomic>
-#include <ctime>
 #include <functional>
 #include <vector>
 
+#include "server/clock.h"
 #include "server/config.h"
+#include "server/prefix_stats.h"
 #include "server/stats.h"
 #include "storage/store.h"
 
@@ -15,14 +16,17 @@ namespace treecached::server {
 // that `stats` reports. Lives as long as the server.
 struct ServerContext {
   ServerContext(const Config& cfg, storage::Store& s) : config(cfg), store(s) {}
+  ServerContext(const Config& cfg, storage::Store& s, const ServerClock& c)
+      : config(cfg), store(s), clock(c) {}
 
   const Config& config;
   storage::Store& store;
+  ServerClock clock;
   ConnectionStats connections;
   CounterBaseline baseline;
+  PrefixStats prefix_stats;
   // One per worker, fixed before the workers start.
   std::vector<const WorkerCounters*> worker_counters;
-  std::time_t started = std::time(nullptr);
   std::atomic<unsigned> verbosity{0};
   // Asks the server to stop (the `shutdown` command); safe from any thread.
   std::function<void()> request_shutdown;

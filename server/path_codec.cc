@@ -2,9 +2,14 @@
 
 #include <algorithm>
 
+#include "storage/path.h"
+
 namespace treecached::server {
 
 using protocol::ParseError;
+
+// A key whose tokens are single-spaced is its own store path, without a copy.
+static_assert(storage::kPathDelimiter == ' ', "wire tokens and store paths share the separator");
 
 ParseError PathCodec::to_path(std::string_view key, bool canonical, std::string_view& path) {
   const bool split = separator_ != 0 && key.find(separator_) != std::string_view::npos;
@@ -25,7 +30,7 @@ ParseError PathCodec::to_path(std::string_view key, bool canonical, std::string_
         return ParseError::kBadFormat;  // empty token: "a::b", ":a", "a :b", "a: b"
       }
       if (token_size > 0) {
-        buffer_.push_back(protocol::kPathDelimiter);
+        buffer_.push_back(storage::kPathDelimiter);
       }
       token_size = 0;
       after_separator = is_separator;
@@ -52,12 +57,12 @@ void PathCodec::append_wire(protocol::OutputBuffer& out, std::string_view path) 
   const size_t start = out.size();
   protocol::append(out, path);
   if (separator_ != 0) {
-    std::replace(out.data() + start, out.data() + out.size(), protocol::kPathDelimiter, separator_);
+    std::replace(out.data() + start, out.data() + out.size(), storage::kPathDelimiter, separator_);
   }
 }
 
 std::string_view PathCodec::name_of(std::string_view path) noexcept {
-  const size_t last = path.rfind(protocol::kPathDelimiter);
+  const size_t last = path.rfind(storage::kPathDelimiter);
   return last == std::string_view::npos ? path : path.substr(last + 1);
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "protocol/reply.h"
+#include "protocol/rules.h"
 
 namespace treecached::server {
 namespace {
@@ -29,6 +30,8 @@ storage::StoreConfig store_config(const Config& config) {
   store.memory_limit = config.memory_limit_mb * 1024 * 1024;
   store.evictions_enabled = config.evictions_enabled;
   store.max_item_size = config.max_item_size;
+  store.rules.parse_number = &protocol::parse_u64;
+  store.rules.item_fits = &protocol::fits_item_limit;
   return store;
 }
 
@@ -128,9 +131,13 @@ void Server::run() {
     worker->start();
   }
   event_base_dispatch(base_);
-  // Stop taking connections, then let each worker finish its current callback.
+  // Stop taking connections, then let the workers drain their connections,
+  // all at once: the wait is one drain limit, not one per worker.
   evconnlistener_free(listener_);
   listener_ = nullptr;
+  for (auto& worker : workers_) {
+    worker->begin_stop();
+  }
   for (auto& worker : workers_) {
     worker->stop();
   }
@@ -143,8 +150,8 @@ void Server::on_stop(evutil_socket_t, short, void* self) noexcept {
 }
 
 void Server::on_sweep(evutil_socket_t, short, void* self) noexcept {
-  static_cast<Server*>(self)->store_.sweep(static_cast<uint32_t>(std::time(nullptr)),
-                                           kSweepBucketsPerTick);
+  auto* server = static_cast<Server*>(self);
+  server->store_.sweep(server->context_.clock.now(), kSweepBucketsPerTick);
 }
 
 void Server::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* self) noexcept {

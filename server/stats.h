@@ -3,7 +3,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
+
+#include "storage/mutex.h"
 
 namespace treecached::server {
 
@@ -65,11 +66,11 @@ struct ConnectionStats {
 class CounterBaseline {
  public:
   void set(const CounterValues& values) {
-    std::lock_guard lock(mu_);
+    storage::MutexLock lock(mu_);
     baseline_ = values;
   }
   [[nodiscard]] CounterValues subtract_from(CounterValues values) const {
-    std::lock_guard lock(mu_);
+    storage::MutexLock lock(mu_);
     for (size_t i = 0; i < kCounterCount; ++i) {
       values[i] -= baseline_[i];
     }
@@ -77,8 +78,8 @@ class CounterBaseline {
   }
 
  private:
-  mutable std::mutex mu_;
-  CounterValues baseline_{};
+  mutable storage::Mutex mu_;
+  CounterValues baseline_ GUARDED_BY(mu_){};
 };
 
 }  // namespace treecached::server

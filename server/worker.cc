@@ -10,9 +10,7 @@
 namespace treecached::server {
 
 Worker::Worker(ServerContext& context) : context_(context) {
-  limits_.max_item_size = context.config.max_item_size;
-  limits_.max_depth = context.config.max_depth;
-  limits_.memcached_syntax = context.config.memcached_syntax;
+  limits_ = parser_limits(context.config);
   base_ = event_base_new();
   if (base_ == nullptr) {
     throw std::runtime_error("event_base_new failed");
@@ -49,11 +47,18 @@ void Worker::start() {
   thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
 }
 
-void Worker::stop() {
-  if (thread_.joinable()) {
+void Worker::begin_stop() {
+  if (thread_.joinable() && !stop_requested_) {
     // An activated event survives until the loop runs, unlike a loopbreak
     // request made before the thread has entered its loop.
+    stop_requested_ = true;
     event_active(stop_event_, EV_READ, 0);
+  }
+}
+
+void Worker::stop() {
+  if (thread_.joinable()) {
+    begin_stop();
     thread_.join();
   }
 }
@@ -90,7 +95,7 @@ void Worker::on_drain_timeout(evutil_socket_t, short, void* self) noexcept {
 
 void Worker::hand_over(int fd) {
   {
-    std::lock_guard lock(pending_mu_);
+    storage::MutexLock lock(pending_mu_);
     pending_fds_.push_back(fd);
   }
   event_active(handover_event_, EV_READ, 0);
@@ -103,7 +108,7 @@ void Worker::on_handover(evutil_socket_t, short, void* self) noexcept {
 void Worker::adopt_pending() {
   std::vector<int> fds;
   {
-    std::lock_guard lock(pending_mu_);
+    storage::MutexLock lock(pending_mu_);
     fds.swap(pending_fds_);
   }
   for (int fd : fds) {

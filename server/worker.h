@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "protocol/parser.h"
 #include "server/context.h"
 #include "server/stats.h"
+#include "storage/mutex.h"
 
 namespace treecached::server {
 
@@ -28,7 +28,10 @@ class Worker {
   void start();
   // Graceful stop: each connection answers the requests its client has
   // already sent and flushes its replies, then closes; the loop ends when
-  // all are closed or after kDrainSeconds. Joins the thread.
+  // all are closed or after kDrainSeconds. begin_stop() starts that and
+  // returns at once (so several workers drain together); stop() starts it
+  // if needed and joins the thread.
+  void begin_stop();
   void stop();
   static constexpr int kDrainSeconds = 5;
   // Called from the acceptor thread: the worker adopts the socket.
@@ -57,8 +60,9 @@ class Worker {
   event* stop_event_ = nullptr;
   event* drain_timer_ = nullptr;
   bool draining_ = false;
-  std::mutex pending_mu_;
-  std::vector<int> pending_fds_;  // guarded by pending_mu_
+  bool stop_requested_ = false;  // acceptor thread only
+  storage::Mutex pending_mu_;
+  std::vector<int> pending_fds_ GUARDED_BY(pending_mu_);
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::thread thread_;
 };

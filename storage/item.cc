@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -14,9 +15,20 @@ const bool kMallocConfigured = [] {
   return mallopt(M_MMAP_THRESHOLD, static_cast<int>(Item::kMmapThreshold)) == 1;
 }();
 
+// fail_allocation_after(): counts down to the allocation that fails.
+std::atomic<long> allocations_before_failure{-1};
+
 }  // namespace
 
+void fail_allocation_after(long count) noexcept {
+  allocations_before_failure.store(count, std::memory_order_relaxed);
+}
+
 void* Item::allocate_block(size_t request) noexcept {
+  if (allocations_before_failure.load(std::memory_order_relaxed) >= 0 &&
+      allocations_before_failure.fetch_sub(1, std::memory_order_relaxed) == 0) {
+    return nullptr;
+  }
   return request <= SlabAllocator::kMaxChunk ? SlabAllocator::allocate(request)
                                              : std::malloc(request);
 }
@@ -45,27 +57,25 @@ Item* Item::create(std::string_view key, size_t value_size, bool links) noexcept
   return item;
 }
 
-Item* Item::copy_with_links(const Item& item) noexcept {
-  Item* copy = create(item.key(), item.value_size, true);
-  if (copy != nullptr) {
-    std::memcpy(copy->value_data(), item.value().data(), item.value_size);
-    copy->has_value = item.has_value;
-    copy->flags = item.flags;
-    copy->deadline = item.deadline;
-    copy->cas = item.cas;
-    copy->fetched = item.fetched;
-    copy->lives = item.lives;
-    copy->under_value = item.under_value;
-  }
-  return copy;
+void Item::copy_into(const Item& from, Item& to) noexcept {
+  std::memcpy(to.value_data(), from.value().data(), from.value_size);
+  to.has_value = from.has_value;
+  to.flags = from.flags;
+  to.deadline = from.deadline;
+  to.cas = from.cas;
+  to.fetched = from.fetched;
+  to.lives = from.lives;
+  to.under_value = from.under_value;
 }
 
-void Item::release(Item* item) noexcept {
-  if (item->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    const size_t request = request_size(item->key_size, item->value_size, item->has_links);
-    item->~Item();
-    free_block(item, request);
+size_t Item::release(Item* item) noexcept {
+  if (item->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return 0;
   }
+  const size_t request = request_size(item->key_size, item->value_size, item->has_links);
+  item->~Item();
+  free_block(item, request);
+  return block_size(request);
 }
 
 }  // namespace treecached::storage

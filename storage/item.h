@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "storage/budget.h"
 #include "storage/slab.h"
 
 namespace treecached::storage {
@@ -21,12 +22,12 @@ struct TreeNode;
 // linked) plus every ItemRef; the item is freed when it drops to zero. Key, value, flags and cas
 // never change after linking, so an ItemRef may read them without the lock.
 //
-// There are no LRU links: eviction is a CLOCK over the shard's hash table (store.cc), which
+// There are no LRU links: eviction is a CLOCK over the shard's hash table (eviction.cc), which
 // needs only the two `lives` bits and keeps the header at 40 bytes.
 struct Item {
   Item* hash_next = nullptr;
   uint64_t cas = 0;
-  uint32_t deadline = 0;  // unix seconds; 0 = never
+  uint32_t deadline = 0;  // in the store's clock (server seconds); 0 = never
   uint32_t flags = 0;
   uint32_t value_size = 0;
   std::atomic<uint32_t> refs{1};
@@ -104,10 +105,13 @@ struct Item {
   // if `links`, tree links; copies the key. nullptr if memory is exhausted.
   [[nodiscard]] static Item* create(std::string_view key, size_t value_size,
                                     bool links = false) noexcept;
-  // A copy of `item` (key, value, flags, deadline, cas) with room for links.
-  [[nodiscard]] static Item* copy_with_links(const Item& item) noexcept;
-  // Drops one reference; frees the item at zero.
-  static void release(Item* item) noexcept;
+  // Copies what `from` holds (value, flags, deadline, cas, marks) into `to`,
+  // an item created for the same key and value size.
+  static void copy_into(const Item& from, Item& to) noexcept;
+  // Drops one reference; frees the item at zero and returns the bytes it
+  // held (total_size()), which the caller gives back to the budget; 0 if
+  // other references remain.
+  [[nodiscard]] static size_t release(Item* item) noexcept;
   static void retain(Item* item) noexcept { item->refs.fetch_add(1, std::memory_order_relaxed); }
 
  private:
@@ -125,19 +129,28 @@ struct Item {
 // The header is most of the per-item overhead: keep it at 40 bytes.
 static_assert(sizeof(Item) == 40);
 
+// Test hook: the allocation of an item or tree node after the next `count`
+// ones fails once, as if the system were out of memory. Negative: never.
+void fail_allocation_after(long count) noexcept;
+
 // A counted reference to an item, valid after the shard lock is released.
+// An item removed from the store while a reference holds it stays charged
+// to the budget until the last reference goes.
 class ItemRef {
  public:
   ItemRef() noexcept = default;
   // Adopts one reference that the caller already took.
-  explicit ItemRef(Item* adopted) noexcept : item_(adopted) {}
+  ItemRef(Item* adopted, MemoryBudget* budget) noexcept : item_(adopted), budget_(budget) {}
   ItemRef(const ItemRef&) = delete;
   ItemRef& operator=(const ItemRef&) = delete;
-  ItemRef(ItemRef&& other) noexcept : item_(other.item_) { other.item_ = nullptr; }
+  ItemRef(ItemRef&& other) noexcept : item_(other.item_), budget_(other.budget_) {
+    other.item_ = nullptr;
+  }
   ItemRef& operator=(ItemRef&& other) noexcept {
     if (this != &other) {
       reset();
       item_ = other.item_;
+      budget_ = other.budget_;
       other.item_ = nullptr;
     }
     return *this;
@@ -146,7 +159,9 @@ class ItemRef {
 
   void reset() noexcept {
     if (item_ != nullptr) {
-      Item::release(item_);
+      if (const size_t freed = Item::release(item_); freed != 0) {
+        budget_->release(freed);
+      }
       item_ = nullptr;
     }
   }
@@ -160,6 +175,7 @@ class ItemRef {
 
  private:
   Item* item_ = nullptr;
+  MemoryBudget* budget_ = nullptr;
 };
 
 }  // namespace treecached::storage

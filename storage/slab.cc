@@ -4,9 +4,10 @@
 
 #include <array>
 #include <atomic>
-#include <mutex>
 #include <new>
 #include <vector>
+
+#include "storage/mutex.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -51,18 +52,21 @@ struct PageHeader {
 constexpr size_t kHeaderSize = 48;
 static_assert(sizeof(PageHeader) <= kHeaderSize);
 
+// Guards its lists and counts, and the headers of the pages it owns. Taken
+// with a shard mutex held (items are freed under it), never the other way.
 struct Arena {
-  std::mutex mu;
-  std::array<PageHeader*, kClassCount> with_room{};
-  size_t chunks_in_use = 0;
+  Mutex mu;
+  std::array<PageHeader*, kClassCount> with_room GUARDED_BY(mu){};
+  size_t chunks_in_use GUARDED_BY(mu) = 0;
 };
 
+// Taken last: with an arena's mutex held (a new page), never the other way.
 struct PagePool {
-  std::mutex mu;
-  std::vector<void*> resident;  // empty pages whose memory is still there
-  std::vector<void*> released;  // empty pages given back with MADV_DONTNEED
-  size_t pages_in_use = 0;
-  size_t pages_mapped = 0;
+  Mutex mu;
+  std::vector<void*> resident GUARDED_BY(mu);  // empty pages whose memory is still there
+  std::vector<void*> released GUARDED_BY(mu);  // empty pages given back with MADV_DONTNEED
+  size_t pages_in_use GUARDED_BY(mu) = 0;
+  size_t pages_mapped GUARDED_BY(mu) = 0;
 };
 
 // Never destroyed: items may be freed by static destructors at exit.
@@ -100,7 +104,7 @@ PageHeader* page_of(void* chunk) noexcept {
 // has no memory left.
 void* take_page() noexcept {
   PagePool& p = pool();
-  std::lock_guard lock(p.mu);
+  MutexLock lock(p.mu);
   if (p.resident.empty() && p.released.empty()) {
     void* mapping = mmap(nullptr, kPagesPerMapping * Slab::kPageSize, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -130,7 +134,7 @@ void* take_page() noexcept {
 
 void return_page(void* page) noexcept {
   PagePool& p = pool();
-  std::lock_guard lock(p.mu);
+  MutexLock lock(p.mu);
   --p.pages_in_use;
   // Both vectors have room reserved (see take_page).
   if (p.resident.size() < kResidentPoolPages) {
@@ -141,7 +145,7 @@ void return_page(void* page) noexcept {
   }
 }
 
-void link(Arena& arena, PageHeader* page) noexcept {
+void link(Arena& arena, PageHeader* page) noexcept REQUIRES(arena.mu) {
   PageHeader*& head = arena.with_room[page->size_class];
   page->prev = nullptr;
   page->next = head;
@@ -152,7 +156,7 @@ void link(Arena& arena, PageHeader* page) noexcept {
   page->listed = true;
 }
 
-void unlink(Arena& arena, PageHeader* page) noexcept {
+void unlink(Arena& arena, PageHeader* page) noexcept REQUIRES(arena.mu) {
   (page->prev != nullptr ? page->prev->next : arena.with_room[page->size_class]) = page->next;
   if (page->next != nullptr) {
     page->next->prev = page->prev;
@@ -161,7 +165,7 @@ void unlink(Arena& arena, PageHeader* page) noexcept {
   page->listed = false;
 }
 
-PageHeader* new_page(Arena& arena, size_t size_class) noexcept {
+PageHeader* new_page(Arena& arena, size_t size_class) noexcept REQUIRES(arena.mu) {
   void* memory = take_page();
   if (memory == nullptr) {
     return nullptr;
@@ -181,7 +185,7 @@ void* SlabAllocator::allocate(size_t size) noexcept {
   const size_t size_class = class_of(size);
   const size_t chunk_bytes = class_chunk(size_class);
   Arena& arena = this_thread_arena();
-  std::lock_guard lock(arena.mu);
+  MutexLock lock(arena.mu);
   PageHeader* page = arena.with_room[size_class];
   if (page == nullptr) {
     page = new_page(arena, size_class);
@@ -211,7 +215,7 @@ void SlabAllocator::deallocate(void* chunk, size_t size) noexcept {
   Arena& arena = *page->arena;
   bool now_empty = false;
   {
-    std::lock_guard lock(arena.mu);
+    MutexLock lock(arena.mu);
     *static_cast<void**>(chunk) = page->free_list;
     page->free_list = chunk;
     TREECACHED_POISON(chunk, chunk_size(size));
@@ -236,11 +240,11 @@ void SlabAllocator::deallocate(void* chunk, size_t size) noexcept {
 SlabAllocator::Stats SlabAllocator::stats() noexcept {
   Stats out;
   for (size_t i = 0; i < kArenaCount; ++i) {
-    std::lock_guard lock(arenas()[i].mu);
+    MutexLock lock(arenas()[i].mu);
     out.chunks_in_use += arenas()[i].chunks_in_use;
   }
   PagePool& p = pool();
-  std::lock_guard lock(p.mu);
+  MutexLock lock(p.mu);
   out.pages_in_use = p.pages_in_use;
   out.pooled_pages = p.resident.size();
   out.released_pages = p.released.size();

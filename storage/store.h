@@ -1,30 +1,34 @@
 #pragma once
 
-// Lock order: each shard has one mutex, a leaf lock. An operation holds at
-// most one shard mutex at a time; nothing else is locked while holding it
-// except the items' atomic reference counts. Store-wide fields are atomics.
-// A whole subtree lives in the shard of its first path token, so subtree
-// operations take that one lock and are atomic.
+// Threads and locks (docs/ARCHITECTURE.md has the whole picture):
+// - Each shard has one Mutex (detail::Shard::mu), a leaf lock: an operation
+//   holds at most one shard mutex at a time and takes no other lock while
+//   holding it. Eviction for a write happens before the write takes its
+//   shard's lock, or after it has let go of it (Reservation, make_room).
+// - A whole subtree lives in the shard of its first path token
+//   (shard_for_path), so subtree operations take that one lock and are
+//   atomic: once remove() returns, no operation finds any of the subtree.
+// - Store-wide state is atomic and relaxed: the budget (MemoryBudget), the
+//   cas counter, the flush boundary and the eviction cursor order nothing
+//   else. An item's reference count is acquire/release (item.h).
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <vector>
 
-#include "storage/hash.h"
+#include "storage/budget.h"
 #include "storage/item.h"
+#include "storage/path.h"
 
 namespace treecached::storage {
 
 namespace detail {
 struct Shard;
+struct Liveness;
 }  // namespace detail
-
-// Paths are tokens joined by single spaces; a one-token path is a flat key.
-inline constexpr char kPathDelimiter = ' ';
 
 enum class StoreStatus : uint8_t {
   kOk,  // done (delete, touch, incr/decr, listings)
@@ -33,8 +37,19 @@ enum class StoreStatus : uint8_t {
   kExists,  // cas mismatch
   kNotFound,
   kTooLarge,    // larger than the whole memory limit; a listing over its limit
-  kNoMemory,    // limit reached and eviction disabled, or allocation failed
+  kNoMemory,    // no room within the budget (eviction disabled or found nothing), or no memory
   kNonNumeric,  // incr/decr on a value that is not a number
+};
+
+// memcached's rules that the store applies to values. They are protocol
+// rules, defined once in protocol/rules.h; server/ passes them in, since
+// storage/ does not depend on protocol/.
+struct ValueRules {
+  // Reads a stored value as incr/decr do; false if it is not a number.
+  bool (*parse_number)(std::string_view text, uint64_t& out) noexcept = nullptr;
+  // Whether an item of this key, flags and value size is within -I.
+  bool (*item_fits)(size_t key_size, uint32_t flags, size_t value_size,
+                    size_t max_item_size) noexcept = nullptr;
 };
 
 struct StoreConfig {
@@ -44,13 +59,14 @@ struct StoreConfig {
   bool evictions_enabled = true;
   // memcached's -I: append/prepend may not grow an item past it.
   size_t max_item_size = 1024 * 1024;
+  ValueRules rules;  // both required
 };
 
 // Counters with memcached's `stats` names.
 struct StoreStats {
   uint64_t curr_items = 0;
   uint64_t total_items = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // items and tree nodes in the store
   uint64_t evictions = 0;
   uint64_t expired_unfetched = 0;
   uint64_t evicted_unfetched = 0;
@@ -59,7 +75,9 @@ struct StoreStats {
   uint64_t get_flushed = 0;
   uint64_t sweep_reclaimed = 0;  // dead values the background sweep removed
   uint64_t sweep_checked = 0;    // nodes the background sweep looked at
+  uint64_t eviction_checks = 0;  // nodes the eviction hand looked at
   uint64_t limit_maxbytes = 0;
+  uint64_t budget_used = 0;  // what the budget counts: bytes, grown tables, items held by readers
   uint64_t hash_buckets = 0;
 };
 
@@ -71,14 +89,19 @@ struct TreeStats {
   uint64_t subtree_deletes = 0;  // deletes that removed a node with children
 };
 
-// A sharded in-memory store of nodes addressed by paths. All methods are
-// thread-safe. `now` is the caller's clock in unix seconds; deadlines are
-// absolute unix seconds (0 = never). Paths are at most 65535 bytes.
+// A sharded in-memory store of nodes addressed by paths (path.h). All
+// methods are thread-safe. `now` is the caller's clock in seconds (the server
+// passes seconds since its start, from a monotonic clock); deadlines are in
+// the same clock, 0 meaning never. Paths are at most 65535 bytes.
 //
 // Value operations act on a node's own value and leave its children alone.
 // Storing under a path creates missing ancestors as value-less nodes; a
 // value-less node without children disappears. When a node's value expires or
 // is evicted, its whole subtree goes with it.
+//
+// Memory: every allocation is reserved in the budget first (memory_limit);
+// what does not fit is evicted for, a bounded amount of work at a time, and
+// a write that still does not fit is refused with kNoMemory.
 class Store {
  public:
   explicit Store(const StoreConfig& config);
@@ -125,24 +148,26 @@ class Store {
   // The children of the node at `path` (the top level if `path` is empty),
   // value-less ones included, sorted bytewise; each ref's key is the child's
   // full path. kNotFound if the node does not exist; kTooLarge (and `out`
-  // empty) if there are more than `limit`.
+  // empty) if there are more than `limit`. The work is bounded by `limit`:
+  // the listing stops at the first node past it.
   [[nodiscard]] StoreStatus list_children(std::string_view path, uint32_t now, size_t limit,
                                           std::vector<ItemRef>& out);
   // The node and each descendant holding a value, parents before children
   // and siblings sorted bytewise. kNotFound if the node does not exist;
-  // kTooLarge (and `out` empty) if more than `limit` nodes would be listed.
+  // kTooLarge (and `out` empty) if more than `limit` values would be listed;
+  // counting stops at the first value past it.
   [[nodiscard]] StoreStatus collect_subtree(std::string_view path, uint32_t now, size_t limit,
                                             std::vector<ItemRef>& out);
 
-  // Invalidates every item stored before `at` (unix seconds); at <= now
-  // means immediately. A later call replaces a pending one.
+  // Invalidates every item stored before `at`; at <= now means immediately.
+  // A later call replaces a pending one.
   void flush_all(uint32_t at, uint32_t now);
 
-  // Changes the memory limit; evicts down to it on later writes.
-  void set_memory_limit(size_t bytes);
-  [[nodiscard]] size_t memory_limit() const noexcept {
-    return memory_limit_.load(std::memory_order_relaxed);
-  }
+  // Changes the memory limit. A limit below what is in use evicts down to
+  // it before returning (as far as eviction can: values held by readers
+  // stay counted until they are released).
+  void set_memory_limit(size_t bytes, uint32_t now);
+  [[nodiscard]] size_t memory_limit() const noexcept { return budget_.limit(); }
 
   // One step of the background sweep: looks at the next `buckets` hash
   // buckets of every shard and removes the values that expired or were
@@ -161,63 +186,41 @@ class Store {
 
   StoreStatus store(Mode mode, std::string_view path, std::string_view value, uint32_t flags,
                     uint32_t deadline, uint64_t expected_cas, uint32_t now);
+  StoreStatus concatenate(Mode mode, std::string_view path, std::string_view value, uint32_t now);
   StoreStatus arithmetic(std::string_view path, bool increment, uint64_t delta, uint32_t now,
                          uint64_t& result);
-  void list_top_level(uint32_t now, std::vector<ItemRef>& out);
 
+  [[nodiscard]] size_t shard_count() const noexcept { return size_t{1} << shard_bits_; }
   [[nodiscard]] Shard& shard_for(uint64_t first_token_hash) const noexcept;
-  [[nodiscard]] Shard& shard_for_path(std::string_view path, const PathHash& hashed) const noexcept;
-  [[nodiscard]] bool is_live(const Item& item, uint32_t now) const noexcept;
-  void apply_pending_flush(uint32_t now) noexcept;
+  // Where a path lives: its shard, its hash, and whether it is nested.
+  struct Target {
+    Shard& shard;
+    uint64_t hash;
+    bool nested;
+  };
+  [[nodiscard]] Target target(std::string_view path) const noexcept;
+  // The clock and flush boundary for an operation starting now; applies a
+  // delayed flush that has come due.
+  [[nodiscard]] detail::Liveness liveness(uint32_t now) noexcept;
   void flush_now() noexcept;
-  // Evicts until `bytes` more fit under the limit; false if they cannot.
-  bool make_room(size_t bytes);
-  // Evicts from one shard (its lock held) until `wanted` bytes are freed or
-  // the hand has gone round twice; returns the bytes freed.
-  size_t evict(Shard& shard, size_t wanted);
+  // Makes `reservation` hold `bytes`, evicting as needed; false if they
+  // cannot be had within the eviction bound. Holds no shard lock on entry.
+  bool make_room(Reservation& reservation, size_t bytes, uint32_t now);
+  // The shard eviction should visit next: of two candidates, the larger;
+  // nullptr if every shard is empty.
+  Shard* next_eviction_shard() noexcept;
   uint64_t next_cas() noexcept { return next_cas_.fetch_add(1, std::memory_order_relaxed); }
 
-  // Calls fn(shard) for every shard in turn, each under its own lock.
-  template <typename Fn>
-  void for_each_shard(Fn&& fn) const;
-  // Locks the path's shard and returns fn(shard, path hash, node), where
-  // node is the live node at `path` or nullptr (see find_live).
-  template <typename Fn>
-  auto with_node(std::string_view path, uint32_t now, Fn&& fn);
-
-  // The helpers below run with the shard's mutex held.
-
-  // The node at `path` if it exists: holding a live value, or value-less. A
-  // dead value found on the way (its own, or an ancestor's) is removed with
-  // its subtree first (lazy expiry).
-  Item* find_live(Shard& shard, std::string_view path, uint64_t hash, uint32_t now);
-  // The tree node of `path`, created with value-less ancestors as needed.
-  // nullptr if memory is exhausted.
-  detail::TreeNode* ensure_node(Shard& shard, std::string_view path, uint32_t now);
-  // Links `fresh` as the node at `path`, which holds nothing yet.
-  [[nodiscard]] bool link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
-                              uint32_t now);
-  // Puts `fresh` in place of `old` (same path), keeping the tree links.
-  void replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash);
-  // Removes the node, its subtree and the value-less ancestors left empty.
-  void remove_node(Shard& shard, Item* entry);
-  // Removes the dead parts below `entry` (values that expired or were
-  // flushed, with their subtrees, and value-less nodes left empty). Returns
-  // whether `entry` itself should remain; the caller removes it otherwise.
-  bool prune(Shard& shard, Item* entry, uint32_t now);
-  // prune() for the node a listing starts from: removes it if it should go.
-  bool prune_root(Shard& shard, Item* entry, uint32_t now);
-
+  MemoryBudget budget_;
   std::unique_ptr<Shard[]> shards_;
   unsigned shard_bits_;
   bool evictions_enabled_;
   size_t max_item_size_;
-  std::atomic<size_t> memory_limit_;
-  std::atomic<size_t> used_bytes_{0};
+  ValueRules rules_;
   std::atomic<uint64_t> next_cas_{1};
   // Items whose cas is below this were flushed.
   std::atomic<uint64_t> oldest_live_cas_{0};
-  // Unix second of a delayed flush_all, 0 if none.
+  // Clock second of a delayed flush_all, 0 if none.
   std::atomic<uint32_t> pending_flush_at_{0};
   std::atomic<uint64_t> evict_cursor_{0};
 };

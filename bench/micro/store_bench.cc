@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/rules.h"
 #include "storage/store.h"
 
 namespace {
@@ -77,6 +78,8 @@ std::vector<uint32_t> access_order() {
 StoreConfig big_store() {
   StoreConfig config;
   config.memory_limit = size_t{1} << 30;
+  config.rules.parse_number = &treecached::protocol::parse_u64;
+  config.rules.item_fits = &treecached::protocol::fits_item_limit;
   return config;
 }
 

@@ -1,6 +1,7 @@
-// libFuzzer target: protocol::parse_request on arbitrary bytes, driven the
-// way server/connection.cc drives it (parse, consume, wait for `need` bytes on
-// kNeedMore, swallow refused data blocks, close on kLineTooLong).
+// libFuzzer target: protocol::parse_request on arbitrary bytes, as the real
+// server::Session drives it (parse, consume, wait for `need` bytes on
+// kNeedMore, swallow refused data blocks, close on a line too long, quit or
+// an HTTP request line), observed through the session's RequestObserver.
 //
 // Checks every result (consumed within the input, string_views inside the
 // bytes of the request, key depth and tokens within the limits, ...), and
@@ -21,6 +22,12 @@
 
 #include "protocol/parser.h"
 #include "protocol/request.h"
+#include "protocol/rules.h"
+#include "server/config.h"
+#include "server/context.h"
+#include "server/session.h"
+#include "server/stats.h"
+#include "storage/store.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace treecached::fuzz {
@@ -90,9 +97,20 @@ void check_result(std::string_view input, const ParseResult& r, const Request& r
         return;
       }
       FUZZ_CHECK(r.consumed > 0);
-      FUZZ_CHECK(r.swallow == 0 || r.error == ParseError::kTooLarge);
+      // Only a refused value's data block is swallowed: too large, or (a
+      // storage command) a path too deep.
+      FUZZ_CHECK(r.swallow == 0 || r.error == ParseError::kTooLarge ||
+                 r.error == ParseError::kPathTooDeep);
       if (r.error == ParseError::kTooLarge) {
         FUZZ_CHECK(r.swallow >= 2);
+      }
+      if (r.swallow > 0) {
+        FUZZ_CHECK(r.swallow >= 2);
+        FUZZ_CHECK(req.command == protocol::Command::kSet || req.command == protocol::Command::kAdd ||
+                   req.command == protocol::Command::kReplace ||
+                   req.command == protocol::Command::kAppend ||
+                   req.command == protocol::Command::kPrepend ||
+                   req.command == protocol::Command::kCas);
       }
       if (r.error != ParseError::kBadDataChunk) {
         FUZZ_CHECK(input[r.consumed - 1] == '\n');
@@ -178,87 +196,108 @@ void check_result(std::string_view input, const ParseResult& r, const Request& r
   }
 }
 
-// Feeds `payload` in reads ending at the given offsets, the way a connection
-// does, and records every request (kOk or kError) it parses.
+// Feeds `payload` to a real server::Session in reads ending at the given
+// offsets, as a connection does, and records every request (kOk or kError)
+// its parser produces, through the session's RequestObserver.
 struct Run {
   std::vector<Event> events;
-  bool closed = false;        // kLineTooLong
+  bool closed = false;        // the session closes (a line too long, quit, HTTP)
   size_t closed_in_read = 0;  // which read it happened in
 };
+
+class Recorder final : public server::RequestObserver {
+ public:
+  Recorder(const protocol::ParserLimits& limits, Run& out) : limits_(limits), out_(out) {}
+
+  void delivered(size_t total) { delivered_ = total; }
+
+  void parsed(std::string_view input, const ParseResult& result, const Request& request) override {
+    check_result(input, result, request, limits_);
+    // Same bytes, same answer.
+    Request again;
+    const ParseResult result2 = protocol::parse_request(input, again, limits_);
+    FUZZ_CHECK(result2.status == result.status && result2.consumed == result.consumed &&
+               result2.need == result.need && result2.error == result.error);
+    // A line too long closes at a point that depends on how the bytes
+    // arrived: Run::closed records it, not the event list.
+    if (result.status == ParseStatus::kNeedMore || result.error == ParseError::kLineTooLong) {
+      return;
+    }
+    // The session's unread bytes end where the delivered ones do.
+    const char* at = input.data();
+    const size_t stream_at = delivered_ - input.size();
+    out_.events.push_back(Event{result.status,
+                                result.error,
+                                stream_at,
+                                result.consumed,
+                                result.swallow,
+                                request.command,
+                                request.noreply,
+                                offset_of(request.key, at, stream_at),
+                                request.key.size(),
+                                request.key_depth,
+                                request.key_canonical,
+                                offset_of(request.rest, at, stream_at),
+                                request.rest.size(),
+                                offset_of(request.data, at, stream_at),
+                                request.data.size(),
+                                request.flags,
+                                request.exptime,
+                                request.has_delay,
+                                request.cas_unique,
+                                request.delta,
+                                request.level});
+  }
+  void answered(const ParseResult&, const Request&, std::string_view, bool) override {}
+  void streamed(std::string_view, bool) override {}
+
+ private:
+  const protocol::ParserLimits& limits_;
+  Run& out_;
+  size_t delivered_ = 0;
+};
+
+storage::StoreConfig store_config() {
+  storage::StoreConfig config;
+  config.memory_limit = 1024 * 1024;
+  config.shard_bits = 1;
+  config.rules.parse_number = &protocol::parse_u64;
+  config.rules.item_fits = &protocol::fits_item_limit;
+  return config;
+}
 
 Run run(std::string_view payload, const std::vector<size_t>& read_ends,
         const protocol::ParserLimits& limits) {
   Run out;
-  std::string buffer;  // unread bytes; buffer[0] is stream offset `base`
-  size_t base = 0;
+  server::Config config;
+  config.max_depth = limits.max_depth;
+  storage::Store store(store_config());
+  server::ServerContext context(config, store);
+  server::WorkerCounters counters;
+  server::Session session(context, counters, limits);
+  Recorder recorder(limits, out);
+  session.set_observer(&recorder);
+  constexpr uint32_t kNow = 1000;
   size_t delivered = 0;
-  size_t needed = 0;
-  size_t swallow = 0;
   for (size_t read = 0; read < read_ends.size(); ++read) {
-    // Compact, then append the new bytes: views from earlier reads are dead.
-    buffer.append(payload.substr(delivered, read_ends[read] - delivered));
-    delivered = read_ends[read];
-    size_t start = 0;
-    for (;;) {
-      if (swallow > 0) {
-        const size_t dropped = std::min(swallow, buffer.size() - start);
-        start += dropped;
-        swallow -= dropped;
-        if (swallow > 0) {
-          break;
-        }
-      }
-      const size_t available = buffer.size() - start;
-      if (available == 0 || available < needed) {
-        break;
-      }
-      const std::string_view input(buffer.data() + start, available);
-      Request request;
-      const ParseResult result = protocol::parse_request(input, request, limits);
-      check_result(input, result, request, limits);
-      // Same bytes, same answer.
-      Request again;
-      const ParseResult result2 = protocol::parse_request(input, again, limits);
-      FUZZ_CHECK(result2.status == result.status && result2.consumed == result.consumed &&
-                 result2.need == result.need && result2.error == result.error);
-      if (result.status == ParseStatus::kNeedMore) {
-        needed = result.need;
-        break;
-      }
-      needed = 0;
-      if (result.error == ParseError::kLineTooLong) {
-        out.closed = true;
-        out.closed_in_read = read;
-        return out;
-      }
-      const char* at = input.data();
-      const size_t stream_at = base + start;
-      out.events.push_back(Event{result.status,
-                                 result.error,
-                                 stream_at,
-                                 result.consumed,
-                                 result.swallow,
-                                 request.command,
-                                 request.noreply,
-                                 offset_of(request.key, at, stream_at),
-                                 request.key.size(),
-                                 request.key_depth,
-                                 request.key_canonical,
-                                 offset_of(request.rest, at, stream_at),
-                                 request.rest.size(),
-                                 offset_of(request.data, at, stream_at),
-                                 request.data.size(),
-                                 request.flags,
-                                 request.exptime,
-                                 request.has_delay,
-                                 request.cas_unique,
-                                 request.delta,
-                                 request.level});
-      start += result.consumed;
-      swallow = result.swallow;
+    while (delivered < read_ends[read]) {
+      size_t writable = 0;
+      char* space = session.prepare_read(writable);
+      const size_t n = std::min(writable, read_ends[read] - delivered);
+      std::memcpy(space, payload.data() + delivered, n);
+      session.commit_read(n);
+      delivered += n;
     }
-    buffer.erase(0, start);
-    base += start;
+    recorder.delivered(delivered);
+    do {
+      session.process(kNow);
+      session.output_sent(session.pending_output().size());
+    } while (session.runnable());
+    if (session.state() == server::Session::State::kClosing) {
+      out.closed = true;
+      out.closed_in_read = read;
+      return out;
+    }
   }
   return out;
 }

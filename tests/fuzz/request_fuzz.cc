@@ -1,13 +1,16 @@
 // libFuzzer target: the whole request-to-reply path without sockets. The
-// payload goes through an InputBuffer, protocol::parse_request and the
-// Executor exactly as server/connection.cc's serve()/process() drive them
-// (swallowing refused data blocks, streaming long listings, the output
-// high-water mark, closing on quit and on over-long lines), against a fresh
-// in-memory Store with a small memory limit.
+// payload goes into the real server::Session, driven as
+// server/connection.cc drives it (process, send everything, process again
+// while runnable, close when closing), against a fresh in-memory Store with
+// a small memory limit. The payload arrives in reads of at most 64 bytes,
+// the first one ending at the input's split point, and the clock ticks every
+// four requests (seen from the next read on).
 //
-// Every reply is checked against the request that produced it (its shape,
-// the keys it names, what the store holds afterwards), and the store's and
-// the worker's counters are checked for consistency as requests run. At
+// Through the session's RequestObserver every reply is checked against the
+// request that produced it (its shape, the keys it names, what the store
+// holds afterwards), and the bytes sent must be exactly the replies, in
+// request order: nothing dropped, cut or reordered (SPEC §1.3). The store's
+// and the worker's counters are checked for consistency as requests run. At
 // the end everything is flushed and swept: the store must then be empty and
 // account for zero bytes.
 //
@@ -29,15 +32,15 @@
 #include <vector>
 
 #include "protocol/exptime.h"
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 #include "protocol/parser.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
 #include "server/config.h"
+#include "server/clock.h"
 #include "server/context.h"
-#include "server/executor.h"
-#include "server/input_buffer.h"
 #include "server/path_codec.h"
+#include "server/session.h"
 #include "server/stats.h"
 #include "storage/store.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -50,17 +53,17 @@ using protocol::ParseError;
 using protocol::ParseStatus;
 using protocol::Request;
 using server::Counter;
-using server::Executor;
+using server::Session;
 namespace reply = protocol::reply;
 
-// server/connection.cc's constants.
-constexpr size_t kOutputHighWater = Executor::kOutputBatchBytes;
-constexpr size_t kInputKeep = 64 * 1024;
-constexpr size_t kOutputKeep = 2 * kOutputHighWater;
+// Reads are at most this long, so the clock moves within one input.
+constexpr size_t kReadSize = 64;
 
 // A fixed clock: replays are deterministic. It ticks once every four
-// requests, so that short exptimes run out within one input.
-constexpr uint32_t kStartTime = 1'700'000'000;
+// requests, so that short exptimes run out within one input. Server seconds;
+// the server "started" at unix time kProcessStarted.
+constexpr uint32_t kStartTime = 1000;
+constexpr int64_t kProcessStarted = 1'700'000'000;
 constexpr size_t kRequestsPerTick = 4;
 // The background sweep, every 16 requests.
 constexpr size_t kRequestsPerSweep = 16;
@@ -87,6 +90,8 @@ storage::StoreConfig make_store_config(const server::Config& config, uint8_t opt
   store.shard_bits = 2;
   store.evictions_enabled = config.evictions_enabled;
   store.max_item_size = config.max_item_size;
+  store.rules.parse_number = &protocol::parse_u64;
+  store.rules.item_fits = &protocol::fits_item_limit;
   return store;
 }
 
@@ -178,30 +183,29 @@ bool is_decimal(std::string_view text) {
          (text.size() == 1 || text[0] != '0');
 }
 
-class Harness {
+class Harness final : public server::RequestObserver {
  public:
   explicit Harness(uint8_t options)
       : config_(make_config(options)),
         store_(make_store_config(config_, options)),
-        context_(config_, store_),
-        executor_(context_, counters_),
-        codec_(config_.key_separator, config_.max_depth) {
-    limits_.max_item_size = config_.max_item_size;
-    limits_.max_depth = config_.max_depth;
+        context_(config_, store_, server::ServerClock(kProcessStarted)),
+        codec_(config_.key_separator, config_.max_depth),
+        limits_(server::parser_limits(config_)),
+        session_(context_, counters_, limits_) {
     context_.worker_counters.push_back(&counters_);
-    context_.started = kStartTime - 1000;
     context_.request_shutdown = [this] { shutdown_requested_ = true; };
     memory_limit_ = store_.memory_limit();
+    session_.set_observer(this);
   }
 
-  // One recv() worth of bytes (split further when the buffer has less room).
+  // Bytes from the client, in reads of at most kReadSize.
   void deliver(std::string_view bytes) {
     while (!bytes.empty() && !closed_) {
       size_t writable = 0;
-      char* space = input_.prepare_read(bytes_needed_, writable);
-      const size_t n = std::min(writable, bytes.size());
+      char* space = session_.prepare_read(writable);
+      const size_t n = std::min({writable, bytes.size(), kReadSize});
       std::memcpy(space, bytes.data(), n);
-      input_.commit(n);
+      session_.commit_read(n);
       bytes.remove_prefix(n);
       counters_.add(Counter::kBytesRead, n);
       serve();
@@ -210,7 +214,9 @@ class Harness {
 
   // Flushes everything and runs a whole sweep: nothing may remain.
   void finish() {
-    FUZZ_CHECK(!executor_.streaming() || closed_);
+    FUZZ_CHECK(session_.state() != Session::State::kStreaming || closed_);
+    // Held back while a refused value is being swallowed, or sent.
+    FUZZ_CHECK(session_.pending_output() == expected_);
     check_store();
     store_.flush_all(now_, now_);
     store_.sweep(now_, SIZE_MAX);
@@ -221,95 +227,65 @@ class Harness {
     FUZZ_CHECK(stats.bytes == 0);
   }
 
+  // RequestObserver: the parser's result is checked in answered().
+  void parsed(std::string_view input, const protocol::ParseResult& result,
+              const Request&) override {
+    if (result.status == ParseStatus::kNeedMore) {
+      FUZZ_CHECK(result.need > input.size());
+    }
+  }
+
+  void answered(const protocol::ParseResult& result, const Request& request,
+                std::string_view reply, bool streaming) override {
+    expected_.append(reply);
+    if (result.status == ParseStatus::kError) {
+      const bool closes = result.error == ParseError::kLineTooLong ||
+                          result.error == ParseError::kHttpRequest;
+      FUZZ_CHECK(!closes || reply.empty());
+      FUZZ_CHECK(reply == (request.noreply ? std::string_view() : protocol::error_reply(result.error)));
+    } else {
+      check_reply(request, reply, streaming);
+    }
+    check_counters();
+    tick();
+  }
+
+  void streamed(std::string_view part, bool done) override {
+    expected_.append(part);
+    stream_text_.append(part);
+    if (done) {
+      check_stream();
+    }
+  }
+
  private:
   // connection.cc's serve(), with a socket that takes every write.
   void serve() {
     for (;;) {
-      const bool keep_open = process();
-      if (keep_open && swallow_ > 0) {
+      session_now_ = now_;
+      session_.process(session_now_);
+      if (session_.holds_output()) {
         return;
       }
       flush();
-      if (!keep_open || close_after_write_) {
+      if (session_.state() == Session::State::kClosing) {
         closed_ = true;
         return;
       }
-      const bool more = executor_.streaming() ||
-                        (swallow_ == 0 && input_.size() > 0 && input_.size() >= bytes_needed_);
-      if (!more) {
-        input_.shrink_if_idle(kInputKeep);
+      if (!session_.runnable()) {
+        session_.release_idle_buffers();
         return;
       }
     }
   }
 
-  // connection.cc's process(), checking each reply as it is produced.
-  bool process() {
-    while (!close_after_write_ && output_.size() < kOutputHighWater) {
-      if (executor_.streaming()) {
-        const size_t before = output_.size();
-        executor_.continue_stream(output_, kOutputHighWater);
-        stream_text_.append(output_.data() + before, output_.size() - before);
-        if (!executor_.streaming()) {
-          check_listing();
-        }
-        continue;
-      }
-      if (swallow_ > 0) {
-        const size_t dropped = std::min(swallow_, input_.size());
-        input_.consume(dropped);
-        swallow_ -= dropped;
-        if (swallow_ > 0) {
-          return true;
-        }
-      }
-      if (input_.size() == 0 || input_.size() < bytes_needed_) {
-        return true;
-      }
-      Request request;
-      const protocol::ParseResult result =
-          protocol::parse_request(input_.unread(), request, limits_);
-      const size_t before = output_.size();
-      switch (result.status) {
-        case ParseStatus::kNeedMore:
-          FUZZ_CHECK(result.need > input_.size());
-          bytes_needed_ = result.need;
-          return true;
-        case ParseStatus::kError:
-          bytes_needed_ = 0;
-          if (result.error == ParseError::kLineTooLong) {
-            return false;
-          }
-          executor_.execute_error(result, request, output_, now_);
-          FUZZ_CHECK(output_.size() >= before);
-          FUZZ_CHECK(written(before) ==
-                     (request.noreply ? std::string_view() : protocol::error_reply(result.error)));
-          input_.consume(result.consumed);
-          swallow_ = result.swallow;
-          break;
-        case ParseStatus::kOk: {
-          bytes_needed_ = 0;
-          const Executor::Next next = executor_.execute(request, output_, now_);
-          if (next == Executor::Next::kCloseAfterWrite) {
-            close_after_write_ = true;
-          }
-          check_reply(request, before, next);
-          input_.consume(result.consumed);
-          break;
-        }
-      }
-      check_counters();
-      tick();
-    }
-    return true;
-  }
-
+  // What the session sends must be the replies as they were answered.
   void flush() {
-    counters_.add(Counter::kBytesWritten, output_.size());
-    if (output_.capacity() > kOutputKeep) {
-      output_ = protocol::OutputBuffer();
-    }
-    output_.clear();
+    const std::string_view pending = session_.pending_output();
+    FUZZ_CHECK(pending == expected_);
+    counters_.add(Counter::kBytesWritten, pending.size());
+    session_.output_sent(pending.size());
+    expected_.clear();
   }
 
   void tick() {
@@ -326,15 +302,11 @@ class Harness {
     }
   }
 
-  [[nodiscard]] std::string_view written(size_t before) const {
-    return {output_.data() + before, output_.size() - before};
-  }
-
   // The client's form of a store path.
   [[nodiscard]] std::string wire(std::string_view path) const {
     std::string text(path);
     if (config_.key_separator != 0) {
-      std::replace(text.begin(), text.end(), protocol::kPathDelimiter, config_.key_separator);
+      std::replace(text.begin(), text.end(), storage::kPathDelimiter, config_.key_separator);
     }
     return text;
   }
@@ -352,27 +324,25 @@ class Harness {
     return true;
   }
 
-  void check_reply(const Request& request, size_t before, Executor::Next next) {
-    const bool closes = request.command == Command::kQuit ||
-                        (request.command == Command::kShutdown && config_.shutdown_command);
-    FUZZ_CHECK(next == Executor::Next::kContinue || closes);
+  void check_reply(const Request& request, std::string_view text, bool streaming) {
     switch (request.command) {
       case Command::kGet:
       case Command::kGets:
       case Command::kGat:
       case Command::kGats:
-        check_retrieval(request, before);
+        if (streaming) {
+          start_stream(request, text);
+        } else {
+          check_retrieval(request.command, request.rest, text);
+        }
         return;
       default:
         break;
     }
-    FUZZ_CHECK(output_.size() >= before);
-    const std::string_view text = written(before);
-    if (executor_.streaming()) {
+    if (streaming) {
       FUZZ_CHECK(request.command == Command::kGetChildren ||
                  request.command == Command::kGetSubtree);
-      stream_text_.assign(text);
-      stream_command_ = request.command;
+      start_stream(request, text);
       std::string_view error;
       FUZZ_CHECK(request.key.empty() || resolve(request, stream_path_, error));
       if (request.key.empty()) {
@@ -434,8 +404,8 @@ class Harness {
       case Command::kShutdown:
         if (!config_.shutdown_command) {
           FUZZ_CHECK(text == reply::kShutdownDisabled);
-        } else if (next == Executor::Next::kCloseAfterWrite) {
-          FUZZ_CHECK(text.empty() && shutdown_requested_);
+        } else if (shutdown_requested_) {
+          FUZZ_CHECK(text.empty());
         } else {
           FUZZ_CHECK(text == reply::kBadShutdownMode);
         }
@@ -445,11 +415,27 @@ class Harness {
     }
   }
 
+  // A reply that goes on in streamed() parts.
+  void start_stream(const Request& request, std::string_view first_part) {
+    stream_command_ = request.command;
+    stream_keys_.assign(request.rest);
+    stream_text_.assign(first_part);
+  }
+
+  void check_stream() {
+    if (stream_command_ == Command::kGetChildren || stream_command_ == Command::kGetSubtree) {
+      check_listing();
+    } else {
+      check_retrieval(stream_command_, stream_keys_, stream_text_);
+    }
+  }
+
   // get|gets|gat|gats: VALUE blocks for the keys found, in request order,
-  // then END. A key over 250 bytes discards the pending output instead.
-  void check_retrieval(const Request& request, size_t before) {
+  // then END. A key over 250 bytes answers the request with one error line
+  // (and leaves earlier replies alone: flush() checks that).
+  void check_retrieval(Command command, std::string_view rest, std::string_view text) {
     std::vector<std::string_view> keys;
-    protocol::KeyCursor cursor(request.rest);
+    protocol::KeyCursor cursor(rest);
     std::string_view key;
     bool too_long = false;
     while (cursor.next(key)) {
@@ -457,12 +443,10 @@ class Harness {
       too_long = too_long || key.size() > protocol::kMaxKeyLength;
     }
     if (too_long) {
-      FUZZ_CHECK(std::string_view(output_.data(), output_.size()) == reply::kBadFormat);
+      FUZZ_CHECK(text == reply::kBadFormat);
       return;
     }
-    FUZZ_CHECK(output_.size() >= before);
-    const std::string_view text = written(before);
-    const bool with_cas = request.command == Command::kGets || request.command == Command::kGats;
+    const bool with_cas = command == Command::kGets || command == Command::kGats;
     size_t pos = 0;
     size_t next_key = 0;
     while (text.substr(pos) != reply::kEnd) {
@@ -522,7 +506,8 @@ class Harness {
     if (stream_command_ == Command::kGetChildren) {
       // VALUE <path> 0 <bytes>\r\n["a","b"]\r\nEND\r\n
       FUZZ_CHECK(take_value(text, pos, false, key, data, flags));
-      FUZZ_CHECK(key == prefix && flags == 0);
+      // The top level is named "/": VALUE lines need a key token.
+      FUZZ_CHECK(key == (stream_path_.empty() ? std::string("/") : prefix) && flags == 0);
       size_t count = 0;
       FUZZ_CHECK(json_string_array(data, count));
       FUZZ_CHECK(count <= config_.max_listing);
@@ -560,7 +545,7 @@ class Harness {
       return;
     }
     // What was stored can be read back at once (unless already expired).
-    const storage::ItemRef item = store_.get(path, now_);
+    const storage::ItemRef item = store_.get(path, session_now_);
     switch (request.command) {
       case Command::kAppend:
         FUZZ_CHECK(item && item.value().ends_with(request.data));
@@ -569,8 +554,9 @@ class Harness {
         FUZZ_CHECK(item && item.value().starts_with(request.data));
         break;
       default: {
-        const uint32_t deadline = protocol::to_deadline(request.exptime, now_);
-        if (deadline != 0 && deadline <= now_) {
+        const uint32_t deadline =
+            protocol::to_deadline(request.exptime, session_now_, kProcessStarted);
+        if (deadline != 0 && deadline <= session_now_) {
           FUZZ_CHECK(!item);
         } else {
           FUZZ_CHECK(item && item.value() == request.data && item.flags() == request.flags);
@@ -600,7 +586,7 @@ class Harness {
     const std::string_view number = text.substr(0, text.size() - 2);
     FUZZ_CHECK(is_decimal(number));
     // The stored value is the new number, with its own length.
-    const storage::ItemRef item = store_.get(path, now_);
+    const storage::ItemRef item = store_.get(path, session_now_);
     FUZZ_CHECK(item && item.value() == number);
   }
 
@@ -620,8 +606,8 @@ class Harness {
     if (resolved && request.command == Command::kDelete) {
       // Gone with its whole subtree.
       std::vector<storage::ItemRef> children;
-      FUZZ_CHECK(!store_.get(path, now_));
-      FUZZ_CHECK(store_.list_children(path, now_, SIZE_MAX, children) ==
+      FUZZ_CHECK(!store_.get(path, session_now_));
+      FUZZ_CHECK(store_.list_children(path, session_now_, SIZE_MAX, children) ==
                  storage::StoreStatus::kNotFound);
     }
   }
@@ -663,6 +649,7 @@ class Harness {
     FUZZ_CHECK(tree.max_depth <= config_.max_depth);
     FUZZ_CHECK(tree.nodes != 0 || stats.bytes == 0);
     FUZZ_CHECK(stats.bytes <= memory_limit_);
+    FUZZ_CHECK(stats.budget_used <= memory_limit_);
     FUZZ_CHECK(stats.limit_maxbytes == memory_limit_);
   }
 
@@ -670,25 +657,23 @@ class Harness {
   storage::Store store_;
   server::ServerContext context_;
   server::WorkerCounters counters_;
-  Executor executor_;
   server::PathCodec codec_;  // the harness's own, to compute expected keys
   protocol::ParserLimits limits_;
+  Session session_;
   size_t memory_limit_ = 0;
 
-  server::InputBuffer input_;
-  protocol::OutputBuffer output_;
-  size_t bytes_needed_ = 0;
-  size_t swallow_ = 0;
-  bool close_after_write_ = false;
+  std::string expected_;  // replies answered and not yet sent
   bool closed_ = false;
   bool shutdown_requested_ = false;
 
   uint32_t now_ = kStartTime;
+  uint32_t session_now_ = kStartTime;  // the clock of the session's current run
   size_t requests_ = 0;
 
-  // The listing being streamed.
+  // The reply being streamed.
   std::string stream_text_;
   Command stream_command_ = Command::kGet;
+  std::string stream_keys_;
   std::string stream_path_;
 };
 

@@ -24,36 +24,22 @@
 #include <memory>
 #include <ostream>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "protocol/exptime.h"
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
 
 namespace treecached::protocol {
 
 // gtest printers (found by ADL), so failures show names instead of bytes.
-static void PrintTo(ParseStatus s, std::ostream* os) {
-  constexpr const char* kNames[] = {"kOk", "kNeedMore", "kError"};
-  *os << kNames[static_cast<int>(s)];
-}
-static void PrintTo(ParseError e, std::ostream* os) {
-  constexpr const char* kNames[] = {"kNone",           "kUnknownCommand", "kBadFormat",
-                                    "kInvalidExptime", "kInvalidDelta",   "kBadDataChunk",
-                                    "kTooLarge",       "kPathTooDeep",    "kLineTooLong"};
-  *os << kNames[static_cast<int>(e)];
-}
-static void PrintTo(Command c, std::ostream* os) {
-  constexpr const char* kNames[] = {
-      "get",       "gets",    "gat",      "gats",          "set",       "add",   "replace",
-      "append",    "prepend", "cas",      "incr",          "decr",      "touch", "delete",
-      "getn",      "getsn",   "getch",    "getr",          "flush_all", "stats", "version",
-      "verbosity", "quit",    "shutdown", "cache_memlimit"};
-  *os << kNames[static_cast<int>(c)];
-}
+static void PrintTo(ParseStatus s, std::ostream* os) { *os << name(s); }
+static void PrintTo(ParseError e, std::ostream* os) { *os << name(e); }
+static void PrintTo(Command c, std::ostream* os) { *os << name(c); }
 
 namespace {
 
@@ -176,6 +162,16 @@ Want Unknown() {
   Want w;
   w.status_ = ParseStatus::kError;
   w.error_ = ParseError::kUnknownCommand;
+  w.consumed_ = kFirstLine;
+  w.check_command_ = false;
+  return w;
+}
+
+// An HTTP request line: close, no reply (memcached's t/malicious-commands.t).
+Want Http() {
+  Want w;
+  w.status_ = ParseStatus::kError;
+  w.error_ = ParseError::kHttpRequest;
   w.consumed_ = kFirstLine;
   w.check_command_ = false;
   return w;
@@ -640,21 +636,21 @@ std::vector<Case> base_cases() {
   add(C("set_depth_max_noreply", "set " + path_of(kDepth) + " 0 0 1 noreply\r\nx\r\n",
         Ok(Command::kSet).key(path_of(kDepth)).data("x").noreply()));
   add(C("set_depth_over", "set " + path_of(kDepth + 1) + " 0 0 1\r\nx\r\n",
-        Err(ParseError::kPathTooDeep, Command::kSet)));
+        Err(ParseError::kPathTooDeep, Command::kSet).swallow(3)));
   add(C("set_depth_over_noreply", "set " + path_of(kDepth + 1) + " 0 0 1 noreply\r\nx\r\n",
-        Err(ParseError::kPathTooDeep, Command::kSet).noreply()));
+        Err(ParseError::kPathTooDeep, Command::kSet).noreply().swallow(3)));
   add(C("add_depth_over", "add " + path_of(kDepth + 1) + " 0 0 1\r\n",
-        Err(ParseError::kPathTooDeep, Command::kAdd)));
+        Err(ParseError::kPathTooDeep, Command::kAdd).swallow(3)));
   add(C("replace_depth_over", "replace " + path_of(kDepth + 1) + " 0 0 1\r\n",
-        Err(ParseError::kPathTooDeep, Command::kReplace)));
+        Err(ParseError::kPathTooDeep, Command::kReplace).swallow(3)));
   add(C("append_depth_over", "append " + path_of(kDepth + 1) + " 0 0 1\r\n",
-        Err(ParseError::kPathTooDeep, Command::kAppend)));
+        Err(ParseError::kPathTooDeep, Command::kAppend).swallow(3)));
   add(C("prepend_depth_over", "prepend " + path_of(kDepth + 1) + " 0 0 1\r\n",
-        Err(ParseError::kPathTooDeep, Command::kPrepend)));
+        Err(ParseError::kPathTooDeep, Command::kPrepend).swallow(3)));
   add(C("cas_depth_max", "cas " + path_of(kDepth) + " 0 0 1 9 noreply\r\nx\r\n",
         Ok(Command::kCas).key(path_of(kDepth)).data("x").cas(9).noreply()));
   add(C("cas_depth_over", "cas " + path_of(kDepth + 1) + " 0 0 1 9\r\n",
-        Err(ParseError::kPathTooDeep, Command::kCas)));
+        Err(ParseError::kPathTooDeep, Command::kCas).swallow(3)));
   add(C("incr_depth_max", "incr " + path_of(kDepth) + " 1\r\n",
         Ok(Command::kIncr).key(path_of(kDepth)).delta(1)));
   add(C("incr_depth_over", "incr " + path_of(kDepth + 1) + " 1\r\n",
@@ -691,9 +687,20 @@ std::vector<Case> base_cases() {
   add(C("delete_72_tokens", "delete " + path_of(71) + "\r\n",
         Err(ParseError::kPathTooDeep, Command::kDelete)));
   add(C("set_72_tokens", "set " + path_of(68) + " 0 0 1\r\nx\r\n",
-        Err(ParseError::kPathTooDeep, Command::kSet)));
+        Err(ParseError::kPathTooDeep, Command::kSet).swallow(3)));
   add(C("cas_150_tokens", "cas " + path_of(145) + " 0 0 1 1\r\n",
-        Err(ParseError::kPathTooDeep, Command::kCas)));
+        Err(ParseError::kPathTooDeep, Command::kCas).swallow(3)));
+  // Issue 12, defect 7: the data block of a too-deep set is swallowed
+  // whenever its length parses, at any token count, so that it is not read
+  // as commands; a length that does not parse leaves nothing to swallow.
+  add(C("set_200_tokens_data", "set " + path_of(196) + " 0 0 10\r\n",
+        Err(ParseError::kPathTooDeep, Command::kSet).swallow(12)));
+  add(C("cas_200_tokens_noreply", "cas " + path_of(194) + " 0 0 7 55 noreply\r\n",
+        Err(ParseError::kPathTooDeep, Command::kCas).noreply().swallow(9)));
+  add(C("set_depth_over_bad_length", "set " + path_of(kDepth + 1) + " 0 0 x\r\n",
+        Err(ParseError::kPathTooDeep, Command::kSet)));
+  add(C("set_depth_over_negative_length", "set " + path_of(kDepth + 1) + " 0 0 -1\r\n",
+        Err(ParseError::kPathTooDeep, Command::kSet)));
   add(C("incr_100_tokens", "incr " + path_of(98) + " 1\r\n",
         Err(ParseError::kPathTooDeep, Command::kIncr)));
   add(C("touch_100_tokens", "touch " + path_of(98) + " 1\r\n",
@@ -705,7 +712,7 @@ std::vector<Case> base_cases() {
   // The last token is "noreply" and dropping it leaves a path: recognised,
   // however long the line (as for a 33-token path, see set_depth_over_noreply).
   add(C("set_100_tokens_noreply", "set " + path_of(96) + " 0 0 1 noreply\r\nx\r\n",
-        Err(ParseError::kPathTooDeep, Command::kSet).noreply()));
+        Err(ParseError::kPathTooDeep, Command::kSet).noreply().swallow(3)));
   // Multi-get keeps memcached's meaning: any number of flat keys.
   add(C("get_100_keys", "get " + path_of(100) + "\r\n", Ok(Command::kGet).args([] {
     std::vector<std::string> keys;
@@ -824,6 +831,31 @@ std::vector<Case> base_cases() {
   add(C("tab_after_command", "get\tk\r\n", Unknown()));
   add(C("nul_first", "\0get k\r\n"s, Unknown()));
   add(C("prefix_of_command", "sets k\r\n", Unknown()));
+
+  // ---- HTTP request lines close the connection (issue 12, defect 8) ----
+  // memcached: an unknown command whose last token (of its first 23) starts
+  // with "HTTP/", unless memcached dispatched it on its first letter.
+  add(C("http_get", "GET / HTTP/1.1\r\n", Http()));
+  add(C("http_post", "POST /x?a=b HTTP/1.0\r\n", Http()));
+  add(C("http_head_lf", "HEAD / HTTP/1.1\n", Http()));
+  add(C("http_only_version", "HTTP/1.1\r\n", Http()));
+  add(C("http_trailing_spaces", "PUT / HTTP/2   \r\n", Http()));
+  add(C("http_prefix_only", "OPTIONS * HTTP/\r\n", Http()));
+  add(C("http_not_last", "GET / HTTP/1.1 x\r\n", Unknown()));
+  add(C("http_lowercase_prefix", "GET / http/1.1\r\n", Unknown()));
+  add(C("http_one_char_command", "G / HTTP/1.1\r\n", Unknown()));
+  add(C("http_after_g_command", "getx / HTTP/1.1\r\n", Unknown()));
+  add(C("http_after_meta_like", "mx / HTTP/1.1\r\n", Unknown()));
+  add(C("http_get_is_a_get", "get / HTTP/1.1\r\n", Ok(Command::kGet).args({"/", "HTTP/1.1"})));
+  {
+    // 23 tokens then more: the 23rd decides.
+    std::string line = "PROPFIND";
+    for (int i = 2; i <= 22; ++i) {
+      line += " t" + std::to_string(i);
+    }
+    add(C("http_23rd_of_more", line + " HTTP/1.1 tail more\r\n", Http()));
+    add(C("http_24th_of_more", line + " t23 HTTP/1.1\r\n", Unknown()));
+  }
   add(C("lone_cr", "\r", NeedMore()));
 
   // ---- lines without a newline ----
@@ -1919,21 +1951,27 @@ TEST(NumbersTest, ViewEndsTheNumber) {
 // ---------------------------------------------------------------------------
 
 TEST(ExptimeTest, ToDeadline) {
-  constexpr uint32_t kNow = 1'700'000'000;
-  static_assert(to_deadline(0, kNow) == 0);
-  EXPECT_EQ(to_deadline(0, kNow), 0U);                // never
-  EXPECT_EQ(to_deadline(-1, kNow), kAlreadyExpired);  // negative: expired
-  EXPECT_EQ(to_deadline(INT32_MIN, kNow), kAlreadyExpired);
-  EXPECT_LE(to_deadline(-1, kNow), kNow);
-  EXPECT_EQ(to_deadline(1, kNow), kNow + 1);  // relative
-  EXPECT_EQ(to_deadline(100, kNow), kNow + 100);
-  EXPECT_EQ(to_deadline(2592000, kNow), kNow + 2592000);  // 30 days: still relative
-  EXPECT_EQ(to_deadline(2592001, kNow), 2592001U);        // absolute (long past)
-  EXPECT_LE(to_deadline(2592001, kNow), kNow);
-  EXPECT_EQ(to_deadline(1'600'000'000, kNow), 1'600'000'000U);     // absolute past
-  EXPECT_EQ(to_deadline(static_cast<int32_t>(kNow), kNow), kNow);  // absolute now: dead
-  EXPECT_EQ(to_deadline(1'700'000'100, kNow), 1'700'000'100U);     // absolute future
-  EXPECT_EQ(to_deadline(INT32_MAX, kNow), static_cast<uint32_t>(INT32_MAX));
+  // A server clock reading 62 s (memcached starts its clock there) at unix
+  // time 1,700,000,062: the clock read 0 at 1,700,000,000.
+  constexpr uint32_t kNow = 62;
+  constexpr int64_t kStarted = 1'700'000'000;
+  static_assert(to_deadline(0, kNow, kStarted) == 0);
+  EXPECT_EQ(to_deadline(0, kNow, kStarted), 0U);                // never
+  EXPECT_EQ(to_deadline(-1, kNow, kStarted), kAlreadyExpired);  // negative: expired
+  EXPECT_EQ(to_deadline(INT32_MIN, kNow, kStarted), kAlreadyExpired);
+  EXPECT_LT(kAlreadyExpired, kNow);
+  EXPECT_EQ(to_deadline(1, kNow, kStarted), kNow + 1);  // relative
+  EXPECT_EQ(to_deadline(100, kNow, kStarted), kNow + 100);
+  EXPECT_EQ(to_deadline(2592000, kNow, kStarted), kNow + 2592000);  // 30 days: still relative
+  // Absolute times at or before the start are expired (memcached gives 1).
+  EXPECT_EQ(to_deadline(2592001, kNow, kStarted), kAlreadyExpired);
+  EXPECT_EQ(to_deadline(1'600'000'000, kNow, kStarted), kAlreadyExpired);
+  EXPECT_EQ(to_deadline(1'700'000'000, kNow, kStarted), kAlreadyExpired);
+  // After it: converted once into server seconds.
+  EXPECT_EQ(to_deadline(1'700'000'001, kNow, kStarted), 1U);
+  EXPECT_EQ(to_deadline(1'700'000'062, kNow, kStarted), kNow);  // now: dead
+  EXPECT_EQ(to_deadline(1'700'000'100, kNow, kStarted), 100U);  // the future
+  EXPECT_EQ(to_deadline(INT32_MAX, kNow, kStarted), static_cast<uint32_t>(INT32_MAX - kStarted));
   EXPECT_EQ(kMaxRelativeExptime, 2592000);
 }
 
@@ -2001,6 +2039,28 @@ TEST(ReplyTest, AppendNumberAndStat) {
   EXPECT_EQ(to_string(out), "STAT curr_items 3\r\nSTAT version 1.6.18\r\n");
 }
 
+// Issue 12, defect 10: the test printers named 9 of the 10 ParseError values
+// and read past their array for the last one. Every enumerator has a name.
+TEST(NamesTest, EveryEnumeratorHasADistinctName) {
+  const ParseError errors[] = {
+      ParseError::kNone,           ParseError::kUnknownCommand, ParseError::kBadFormat,
+      ParseError::kInvalidExptime, ParseError::kInvalidDelta,   ParseError::kBadDataChunk,
+      ParseError::kTooLarge,       ParseError::kPathTooDeep,    ParseError::kBadDeleteFormat,
+      ParseError::kLineTooLong,    ParseError::kHttpRequest};
+  std::set<std::string> seen;
+  for (const ParseError e : errors) {
+    const std::string printed = ::testing::PrintToString(e);
+    EXPECT_EQ(printed, std::string(name(e)));
+    EXPECT_TRUE(printed.starts_with("k")) << printed;
+    EXPECT_TRUE(seen.insert(printed).second) << printed;
+  }
+  EXPECT_EQ(::testing::PrintToString(ParseError::kLineTooLong), "kLineTooLong");
+  EXPECT_EQ(::testing::PrintToString(ParseError::kBadDeleteFormat), "kBadDeleteFormat");
+  EXPECT_EQ(::testing::PrintToString(ParseStatus::kNeedMore), "kNeedMore");
+  EXPECT_EQ(::testing::PrintToString(Command::kCacheMemlimit), "cache_memlimit");
+  EXPECT_EQ(::testing::PrintToString(Command::kGetSubtree), "getr");
+}
+
 TEST(ReplyTest, ErrorReplies) {
   EXPECT_EQ(error_reply(ParseError::kUnknownCommand), "ERROR\r\n");
   EXPECT_EQ(error_reply(ParseError::kBadFormat), "CLIENT_ERROR bad command line format\r\n");
@@ -2013,6 +2073,7 @@ TEST(ReplyTest, ErrorReplies) {
   EXPECT_EQ(error_reply(ParseError::kBadDataChunk), "CLIENT_ERROR bad data chunk\r\n");
   EXPECT_EQ(error_reply(ParseError::kTooLarge), "SERVER_ERROR object too large for cache\r\n");
   EXPECT_EQ(error_reply(ParseError::kLineTooLong), "");  // the connection closes
+  EXPECT_EQ(error_reply(ParseError::kHttpRequest), "");  // closes too
   EXPECT_EQ(error_reply(ParseError::kNone), "");
 }
 

@@ -13,12 +13,7 @@
 #include "protocol/reply.h"
 
 namespace treecached::protocol {
-static void PrintTo(ParseError e, std::ostream* os) {
-  constexpr const char* kNames[] = {"kNone",           "kUnknownCommand", "kBadFormat",
-                                    "kInvalidExptime", "kInvalidDelta",   "kBadDataChunk",
-                                    "kTooLarge",       "kPathTooDeep",    "kLineTooLong"};
-  *os << kNames[static_cast<int>(e)];
-}
+static void PrintTo(ParseError e, std::ostream* os) { *os << name(e); }
 }  // namespace treecached::protocol
 
 namespace treecached::server {

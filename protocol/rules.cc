@@ -1,4 +1,4 @@
-#include "protocol/numbers.h"
+#include "protocol/rules.h"
 
 namespace treecached::protocol {
 namespace {
