@@ -26,9 +26,13 @@ if [[ ! -f build/debug/CMakeCache.txt ]]; then
 fi
 cmake --build build/debug -j2 --target treecached
 
-# A new range of seeds each run unless the caller gives --base-seed/--seed.
-base_seed=$(( $(date +%s) % 1000000 * 10 ))
-echo "diff_fuzz: ${seconds}s from base seed ${base_seed}"
+# A new range of seeds each run unless the caller gives --base-seed or --seed.
+seed_args=()
+if ! [[ " $* " =~ \ --(base-)?seed[\ =] ]]; then
+  base_seed=$(( $(date +%s) % 1000000 * 10 ))
+  seed_args=(--base-seed "$base_seed")
+  echo "diff_fuzz: ${seconds}s from base seed ${base_seed}"
+fi
 exec /usr/bin/python3 tests/differential/random_diff.py \
   --server-bin build/debug/server/treecached --seconds "$seconds" \
-  --base-seed "$base_seed" "$@"
+  "${seed_args[@]}" "$@"
