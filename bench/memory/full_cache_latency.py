@@ -20,16 +20,23 @@ memcached unless --no-memcached) this script:
 Profiles (each unpipelined and pipelined 16 deep, 50 connections, uniform keys
 over all K keys, sets only from the measured generator):
 
-| profile | what |
-|---|---|
-| `set`, `set-p16` | sets only: every set of an absent key evicts |
-| `set+hot`, `set+hot-p16` | the same sets while a second generator (--reader-connections, default 10, same pipeline depth) reads a hot subset: the first --hot-fraction (0.5) of the items that fit, set just before the run. Its rate is fixed (open loop) at the rate that makes gets --hot-share (0.5) of all requests given the lower of the servers' `set` ops/s in round 1, so both servers get the same read load. Read items carry the "read" mark, which is where an eviction scan of treecached's CLOCK is longest. Only the set generator's latency is reported. |
+- `set`, `set-p16`: sets only; every set of an absent key evicts.
+- `set+hot`, `set+hot-p16`: the same sets while a second generator
+  (--reader-connections, default 10, same pipeline depth) reads a hot subset:
+  keys 0..H-1, H = --hot-fraction (0.5) of the items that fit, set just before
+  the run. Its rate is fixed (open loop) so that gets would be --hot-share (0.5)
+  of all requests at the lower of the servers' `set` ops/s in round 1: both
+  servers get the same read load. Read items carry the "read" mark, which is
+  where an eviction scan of treecached's CLOCK is longest. Only the set
+  generator's latency is reported.
 
 Per server and profile the table shows medians over rounds of the set
 generator's ops/s, p50, p99, p99.9 and max latency (µs), evictions per second
 and per set, the server's CPU use (cores), how busy core 1 (both generators) was
 when pinned (`!` above 0.9: the generators, not the server, may set the pace),
-and, for `set+hot`, the reader's gets/s, share of requests and hit ratio. Markdown goes to stdout and --out-dir/summary.md, everything to
+the CPU the rest of the machine used meanwhile (other work: above ~0.1 core the
+run is disturbed), and, for `set+hot`, the reader's gets/s, share of requests
+and hit ratio. Markdown goes to stdout and --out-dir/summary.md, everything to
 results.json there (default bench/memory/results/full-cache-<time>/).
 
 Usage (build first: cmake --preset release &&
@@ -66,7 +73,8 @@ from compare import (cpu_ticks, free_port, git_commit, machine, memcached_versio
 GENERATOR_BUSY = 0.9  # core 1 busier than this: the generators, not the server, may be the limit
 RESULT_FIELDS = ("ops_per_sec", "p50_us", "p99_us", "p999_us", "max_us", "evictions_per_sec",
                  "evictions_per_set", "reader_gets_per_sec", "get_share", "hot_hit_ratio",
-                 "server_cpu_util", "bench_cpu_util", "generator_core_busy", "steal_pct")
+                 "server_cpu_util", "bench_cpu_util", "generator_core_busy", "other_cpu",
+                 "steal_pct")
 
 
 def fmt(value, digits=0):
@@ -89,6 +97,20 @@ def cpu_times(cpu):
                 idle = v[3] + (v[4] if len(v) > 4 else 0)
                 return sum(v[:8]) - idle, sum(v[:8])
     return 0, 0
+
+
+def machine_busy():
+    """Busy clock ticks of all CPUs together, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - (v[4] if len(v) > 4 else 0)
+
+
+def proc_ticks(pid):
+    try:
+        return sum(cpu_ticks(pid))
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def stats(port):
@@ -147,6 +169,7 @@ class Bench:
         with open(out) as f:
             result = json.load(f)
         os.unlink(out)
+        result["stderr_tail"] = stderr.strip()[-500:] if result["errors"] else ""
         if result["errors"]:
             print("  warning: %d errors (%d error replies, %d connection, %d protocol): %s\n  %s"
                   % (result["errors"], result["error_replies"], result["connection_errors"],
@@ -181,11 +204,15 @@ def run_profile(bench, server, pipeline, reader_rate, hot_keys):
     wall0 = time.monotonic()
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     core0 = cpu_times(1)
+    busy0 = machine_busy()
+    reader0 = proc_ticks(reader[0].pid) if reader is not None else 0
     setter = bench.launch(server.port, [
         "--keys", str(a.keys), "--get-ratio", "0", "--connections", str(a.connections),
         "--pipeline", str(pipeline), "--duration", str(a.seconds)])
     result = bench.collect(setter)
     wall = time.monotonic() - wall0
+    busy1 = machine_busy()
+    reader1 = proc_ticks(reader[0].pid) if reader is not None else 0
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the set generator only: the
     # reader has not been waited for yet
     core1 = cpu_times(1)
@@ -198,6 +225,11 @@ def run_profile(bench, server, pipeline, reader_rate, hot_keys):
     read = bench.collect(reader) if reader is not None else None
     if server.proc.poll() is not None:
         raise RuntimeError("%s exited with status %s" % (server.label, server.proc.returncode))
+    server_ticks = user1 - user0 + sys1 - sys0
+    # CPU the rest of the machine used meanwhile (other people's work, the kernel's
+    # threads): what is busy minus the server and the two generators, in cores.
+    other = ((busy1 - busy0 - server_ticks - (reader1 - reader0)) / CLK_TCK / wall
+             - bench_cpu)
     lat = result["latency_us"]
     evictions = int(after["evictions"]) - int(before["evictions"])
     seconds = result["seconds"] or wall
@@ -211,7 +243,11 @@ def run_profile(bench, server, pipeline, reader_rate, hot_keys):
         "evictions_per_set": evictions / result["sets"] if result["sets"] else None,
         "errors": result["errors"] + (read["errors"] if read else 0),
         "reader_errors": read["errors"] if read else None,
-        "server_cpu_util": (user1 - user0 + sys1 - sys0) / CLK_TCK / wall,
+        "error_replies": result["error_replies"], "connection_errors": result["connection_errors"],
+        "protocol_errors": result["protocol_errors"],
+        "errors_stderr": result["stderr_tail"] + (read["stderr_tail"] if read else ""),
+        "other_cpu": max(0.0, other),
+        "server_cpu_util": server_ticks / CLK_TCK / wall,
         "steal_pct": 100.0 * steal / CLK_TCK / wall / (os.cpu_count() or 1),
         "bytes": int(after["bytes"]), "limit_maxbytes": int(after["limit_maxbytes"]),
         "curr_items": int(after["curr_items"]),
@@ -257,20 +293,21 @@ def summarize(runs, servers, chosen):
 
 def markdown(summary, warm):
     head = ("| profile | server | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | evictions/s "
-            "| evictions/set | server CPU | gen. core |")
-    sep = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| evictions/set | server CPU | gen. core | other CPU |")
+    sep = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     if warm:
         head += " reader gets/s | get share | hot hit ratio |"
         sep += "---:|---:|---:|"
     lines = [head, sep]
     for row in summary:
         busy = row["generator_core_busy"]
-        line = "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        line = "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             row["profile"], row["server"], fmt(row["ops_per_sec"]), fmt(row["p50_us"]),
             fmt(row["p99_us"]), fmt(row["p999_us"]), fmt(row["max_us"]),
             fmt(row["evictions_per_sec"]), fmt(row["evictions_per_set"], 2),
             fmt(row["server_cpu_util"], 2),
-            "-" if busy is None else fmt(busy, 2) + ("!" if busy > GENERATOR_BUSY else ""))
+            "-" if busy is None else fmt(busy, 2) + ("!" if busy > GENERATOR_BUSY else ""),
+            fmt(row["other_cpu"], 2))
         if warm:
             line += " %s | %s | %s |" % (fmt(row["reader_gets_per_sec"]),
                                         fmt(row["get_share"], 2), fmt(row["hot_hit_ratio"], 3))
@@ -412,11 +449,13 @@ def main():
                         runs.append(m)
                         done += 1
                         print("[%2d/%d] round %d %-13s %-12s %9s ops/s  p50 %6s  p99 %7s  "
-                              "p99.9 %7s  max %8s us  evictions %7s/s (%.2f/set)%s%s" % (
+                              "p99.9 %7s  max %8s us  evictions %7s/s (%.2f/set)  "
+                              "other CPU %.2f%s%s" % (
                                   done, total, round_index + 1, name, server.label,
                                   fmt(m["ops_per_sec"]), fmt(m["p50_us"]), fmt(m["p99_us"]),
                                   fmt(m["p999_us"]), fmt(m["max_us"]),
                                   fmt(m["evictions_per_sec"]), m["evictions_per_set"] or 0,
+                                  m["other_cpu"],
                                   "  gets %s/s hit %.3f" % (fmt(m["reader_gets_per_sec"]),
                                                             m["hot_hit_ratio"] or 0)
                                   if warm else "",
