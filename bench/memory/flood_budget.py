@@ -20,8 +20,8 @@ connections and watches it from one more:
   as fast as the server answers and reads /proc/PID/status (VmRSS, VmHWM) every
   few ms. It records the peak `bytes`, the number of polls, the polls that saw
   `bytes > limit_maxbytes` (with the first few such samples), the peak RSS (the
-  kernel's VmHWM, which also catches peaks between samples) and, before the
-  flood, the empty process's RSS.
+  higher of the kernel's VmHWM, which catches peaks between samples, and the
+  highest sample) and, before the flood, the empty process's RSS.
 
 It runs for --seconds (or until --total-mb MiB of values were written), prints a
 short summary, writes everything to --json FILE if given, and exits 1 if any poll
