@@ -26,8 +26,9 @@ bool evict_step(Shard& shard, const Liveness& live) REQUIRES(shard.mu) {
     // as the bucket may hold more.
     for (Item* entry = shard.buckets[bucket]; entry != nullptr; entry = entry->hash_next) {
       ++shard.counters.eviction_checks;
-      if (live.dead_value(*entry)) {
-        reclaim(shard, entry);
+      // Dead already (itself, or below a dead value): reclaimed, not evicted.
+      if (Item* dead = entry->has_value ? highest_dead(entry, live) : nullptr) {
+        reclaim(shard, dead);
         return true;
       }
       if (entry->has_value && entry->lives == 0) {

@@ -108,6 +108,17 @@ struct Item {
   // if `links`, tree links; copies the key. nullptr if memory is exhausted.
   [[nodiscard]] static Item* create(std::string_view key, size_t value_size,
                                     bool links = false) noexcept;
+  // Whether a value of `new_value_size` bytes can be written over this one
+  // in place (when no reader holds the item): no longer (the allocation
+  // holds what was asked for, no more), and in a block of the same size, so
+  // that what is charged and freed stays the same.
+  [[nodiscard]] bool fits_in_place(size_t new_value_size) const noexcept {
+    const size_t now_request = request_size(key_size, value_size, has_links);
+    const size_t then_request = request_size(key_size, new_value_size, has_links);
+    return new_value_size <= value_size && block_size(then_request) == block_size(now_request) &&
+           (then_request <= SlabAllocator::kMaxChunk) == (now_request <= SlabAllocator::kMaxChunk);
+  }
+
   // Copies what `from` holds (value, flags, deadline, cas, marks) into `to`,
   // an item created for the same key and value size.
   static void copy_into(const Item& from, Item& to) noexcept;

@@ -214,7 +214,17 @@ StoreStatus Store::arithmetic(std::string_view path, bool increment, uint64_t de
     char digits[24];
     const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
     const auto length = static_cast<size_t>(end - digits);
-    // A fresh item: readers may hold references to the old one.
+    // References are taken only under this lock: with none but the shard's,
+    // a number no longer than the old one is written in place, as memcached
+    // does, needing no memory.
+    if (old->refs.load(std::memory_order_acquire) == 1 && old->fits_in_place(length)) {
+      std::memcpy(old->value_data(), digits, length);
+      old->value_size = static_cast<uint32_t>(length);
+      old->cas = next_cas();
+      result = value;
+      return StoreStatus::kOk;
+    }
+    // A fresh item: readers hold references to the old one.
     const size_t size = Item::total_size_for(path.size(), length, old->has_links);
     if (!reservation.top_up(size)) {
       lock.unlock();

@@ -160,11 +160,7 @@ bool key_less(const Item* a, const Item* b) noexcept { return a->key() < b->key(
 
 }  // namespace
 
-Item* find_live(Shard& shard, std::string_view path, uint64_t hash, const Liveness& live) {
-  Item* entry = *shard.find_slot(path, hash);
-  if (entry == nullptr) {
-    return nullptr;
-  }
+Item* highest_dead(Item* entry, const Liveness& live) {
   // The highest dead value on the way from the root decides: everything
   // under it is gone. Flat keys have no ancestors and skip the walk.
   Item* dead = live.dead_value(*entry) ? entry : nullptr;
@@ -178,6 +174,15 @@ Item* find_live(Shard& shard, std::string_view path, uint64_t hash, const Livene
       }
     }
   }
+  return dead;
+}
+
+Item* find_live(Shard& shard, std::string_view path, uint64_t hash, const Liveness& live) {
+  Item* entry = *shard.find_slot(path, hash);
+  if (entry == nullptr) {
+    return nullptr;
+  }
+  Item* dead = highest_dead(entry, live);
   if (dead == nullptr) {
     return entry;
   }

@@ -23,6 +23,10 @@ namespace treecached::storage::detail {
 Item* find_live(Shard& shard, std::string_view path, uint64_t hash, const Liveness& live)
     REQUIRES(shard.mu);
 
+// The highest value that is dead (expired or flushed) among `entry` and its
+// ancestors, or nullptr: when there is one, `entry` is gone with its subtree.
+[[nodiscard]] Item* highest_dead(Item* entry, const Liveness& live);
+
 // Bytes that link_new() will allocate for a node at `path` besides the
 // node's own item: its tree links, the value-less ancestors it lacks and a
 // flat ancestor's copy with room for links. Exact while the lock is held.

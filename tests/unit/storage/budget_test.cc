@@ -170,6 +170,29 @@ TEST(HardBudget, IncrGrowthIsCharged) {
   EXPECT_EQ(store.stats().budget_used, new_size);
 }
 
+// A number no longer than the old one is written in place, as memcached
+// does: it needs no memory, even with the budget full. A reader holding the
+// old value keeps it (the number goes to a new item then).
+TEST(HardBudget, IncrInPlaceNeedsNoMemory) {
+  const size_t size = Item::total_size_for(1, 3);
+  Store store(config(size, 0, /*evictions=*/false));
+  ASSERT_EQ(store.set("n", "100", 0, kNever, kNow), StoreStatus::kStored);
+  uint64_t result = 0;
+  ASSERT_EQ(store.decr("n", 1, kNow, result), StoreStatus::kOk);
+  EXPECT_EQ(result, 99U);
+  ASSERT_EQ(store.incr("n", 0, kNow, result), StoreStatus::kOk);
+  EXPECT_EQ(std::string(store.get("n", kNow).value()), "99");
+  EXPECT_EQ(store.stats().budget_used, size);
+  // Longer than the old number: a new item, which does not fit.
+  EXPECT_EQ(store.incr("n", 1, kNow, result), StoreStatus::kNoMemory);
+  // A held value needs a copy, which does not fit either; the reader keeps
+  // what it read.
+  const ItemRef held = store.get("n", kNow);
+  EXPECT_EQ(store.decr("n", 1, kNow, result), StoreStatus::kNoMemory);
+  EXPECT_EQ(std::string(held.value()), "99");
+  EXPECT_LE(store.stats().budget_used, size);
+}
+
 TEST(HardBudget, AppendGrowthIsCharged) {
   const size_t old_size = Item::total_size_for(1, 100);
   const size_t new_size = Item::total_size_for(1, 200);
