@@ -23,32 +23,6 @@ uint32_t Operations::deadline(int32_t exptime, uint32_t now) const noexcept {
   return protocol::to_deadline(exptime, now, context_.clock.process_started());
 }
 
-ItemRef Operations::get(std::string_view path, uint32_t now) {
-  // Every key looked up counts, so that cmd_get = get_hits + get_misses.
-  counters_.add(Counter::kCmdGet);
-  ItemRef item = context_.store.get(path, now);
-  counters_.add(item ? Counter::kGetHits : Counter::kGetMisses);
-  if (context_.prefix_stats.enabled()) {
-    context_.prefix_stats.record_get(path, static_cast<bool>(item));
-  }
-  return item;
-}
-
-ItemRef Operations::get_and_touch(std::string_view path, uint32_t deadline, uint32_t now) {
-  counters_.add(Counter::kCmdTouch);
-  ItemRef item = context_.store.get_and_touch(path, deadline, now);
-  counters_.add(item ? Counter::kTouchHits : Counter::kTouchMisses);
-  if (context_.prefix_stats.enabled()) {
-    context_.prefix_stats.record_get(path, static_cast<bool>(item));
-  }
-  return item;
-}
-
-void Operations::count_invalid_key(bool touching) {
-  counters_.add(touching ? Counter::kCmdTouch : Counter::kCmdGet);
-  counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
-}
-
 StoreStatus Operations::store(StoreMode mode, std::string_view path, std::string_view data,
                               uint32_t flags, uint32_t deadline, uint64_t cas, uint32_t now) {
   if (context_.prefix_stats.enabled()) {

@@ -39,12 +39,33 @@ class Operations {
   [[nodiscard]] uint32_t deadline(int32_t exptime, uint32_t now) const noexcept;
 
   // One key of get/gets (cmd_get, get_hits, get_misses) or of gat/gats
-  // (cmd_touch, touch_hits, touch_misses, and the new deadline).
-  [[nodiscard]] storage::ItemRef get(std::string_view path, uint32_t now);
+  // (cmd_touch, touch_hits, touch_misses, and the new deadline). Every key
+  // looked up counts, so that cmd_get = get_hits + get_misses. Inline: the
+  // hot path.
+  [[nodiscard]] storage::ItemRef get(std::string_view path, uint32_t now) {
+    counters_.add(Counter::kCmdGet);
+    storage::ItemRef item = context_.store.get(path, now);
+    counters_.add(item ? Counter::kGetHits : Counter::kGetMisses);
+    if (context_.prefix_stats.enabled()) {
+      context_.prefix_stats.record_get(path, static_cast<bool>(item));
+    }
+    return item;
+  }
   [[nodiscard]] storage::ItemRef get_and_touch(std::string_view path, uint32_t deadline,
-                                               uint32_t now);
+                                               uint32_t now) {
+    counters_.add(Counter::kCmdTouch);
+    storage::ItemRef item = context_.store.get_and_touch(path, deadline, now);
+    counters_.add(item ? Counter::kTouchHits : Counter::kTouchMisses);
+    if (context_.prefix_stats.enabled()) {
+      context_.prefix_stats.record_get(path, static_cast<bool>(item));
+    }
+    return item;
+  }
   // A key of a multi-get that names no valid path: looked up, and missed.
-  void count_invalid_key(bool touching);
+  void count_invalid_key(bool touching) {
+    counters_.add(touching ? Counter::kCmdTouch : Counter::kCmdGet);
+    counters_.add(touching ? Counter::kTouchMisses : Counter::kGetMisses);
+  }
 
   enum class StoreMode : uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
   // The storage commands (cmd_set, cas_*, store_too_large, store_no_memory).

@@ -61,9 +61,4 @@ void PathCodec::append_wire(protocol::OutputBuffer& out, std::string_view path) 
   }
 }
 
-std::string_view PathCodec::name_of(std::string_view path) noexcept {
-  const size_t last = path.rfind(storage::kPathDelimiter);
-  return last == std::string_view::npos ? path : path.substr(last + 1);
-}
-
 }  // namespace treecached::server

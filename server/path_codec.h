@@ -27,9 +27,6 @@ class PathCodec {
   // Appends the client's form of a store path.
   void append_wire(protocol::OutputBuffer& out, std::string_view path) const;
 
-  // The last token of a path (a child's name).
-  [[nodiscard]] static std::string_view name_of(std::string_view path) noexcept;
-
  private:
   char separator_;
   size_t max_depth_;

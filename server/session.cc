@@ -18,12 +18,6 @@ Session::Session(ServerContext& context, WorkerCounters& counters,
                  const protocol::ParserLimits& limits) noexcept
     : operations_(context, counters), text_(context, operations_, limits) {}
 
-char* Session::prepare_read(size_t& writable) {
-  return input_.prepare_read(bytes_needed_, writable);
-}
-
-void Session::commit_read(size_t bytes) noexcept { input_.commit(bytes); }
-
 void Session::process(uint32_t now) {
   if (state_ == State::kClosing) {
     return;
@@ -77,11 +71,7 @@ Session::State Session::settle() const noexcept {
   return State::kReading;
 }
 
-void Session::output_sent(size_t bytes) {
-  output_sent_ += bytes;
-  if (output_sent_ < output_.size()) {
-    return;
-  }
+void Session::all_output_sent() {
   output_sent_ = 0;
   if (output_.capacity() > kOutputKeep) {
     output_ = protocol::OutputBuffer();

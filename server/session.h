@@ -44,8 +44,10 @@ class Session {
 
   // Room for a read, at least what the request being parsed still needs.
   // Invalidates nothing the caller holds (the Session holds no views).
-  [[nodiscard]] char* prepare_read(size_t& writable);
-  void commit_read(size_t bytes) noexcept;
+  [[nodiscard]] char* prepare_read(size_t& writable) {
+    return input_.prepare_read(bytes_needed_, writable);
+  }
+  void commit_read(size_t bytes) noexcept { input_.commit(bytes); }
 
   // Runs buffered requests until the input runs dry, a batch of output
   // waits, or the session is closing.
@@ -66,7 +68,12 @@ class Session {
   [[nodiscard]] std::string_view pending_output() const noexcept {
     return {output_.data() + output_sent_, output_.size() - output_sent_};
   }
-  void output_sent(size_t bytes);
+  void output_sent(size_t bytes) {
+    output_sent_ += bytes;
+    if (output_sent_ == output_.size()) {
+      all_output_sent();
+    }
+  }
 
   // Gives back buffers grown for a big value once they are empty.
   void release_idle_buffers();
@@ -75,6 +82,7 @@ class Session {
 
  private:
   State settle() const noexcept;
+  void all_output_sent();
 
   InputBuffer input_;
   protocol::OutputBuffer output_;

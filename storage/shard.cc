@@ -10,17 +10,6 @@ namespace treecached::storage::detail {
 
 size_t tree_node_bytes() noexcept { return Item::block_size(sizeof(TreeNode)); }
 
-Item* create_item(std::string_view key, size_t value_size, bool links,
-                  Reservation& reservation) noexcept {
-  const size_t size = Item::total_size_for(key.size(), value_size, links);
-  assert(reservation.held() >= size);
-  Item* item = Item::create(key, value_size, links);
-  if (item != nullptr) {
-    reservation.use(size);
-  }
-  return item;
-}
-
 Shard::~Shard() NO_THREAD_SAFETY_ANALYSIS {
   // No other thread can hold a reference to the shard any more.
   for (Item* head : buckets) {
@@ -38,14 +27,6 @@ Shard::~Shard() NO_THREAD_SAFETY_ANALYSIS {
   if (buckets.size() > kInitialBuckets) {
     budget->release((buckets.size() - kInitialBuckets) * sizeof(Item*));
   }
-}
-
-Item** Shard::find_slot(std::string_view key, uint64_t hash) {
-  Item** slot = &buckets[bucket_of(hash)];
-  while (*slot != nullptr && (*slot)->key() != key) {
-    slot = &(*slot)->hash_next;
-  }
-  return slot;
 }
 
 size_t Shard::depth_of(const Item& item) noexcept {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <cassert>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "storage/item.h"
 #include "storage/mutex.h"
 #include "storage/path.h"
+#include "storage/store_counters.h"
 #include "storage/tree_node.h"
 
 namespace treecached::storage {
@@ -41,21 +43,6 @@ struct Liveness {
   }
 };
 
-// Cumulative figures with memcached's `stats` names.
-struct ShardCounters {
-  uint64_t total_items = 0;
-  uint64_t evictions = 0;
-  uint64_t expired_unfetched = 0;
-  uint64_t evicted_unfetched = 0;
-  uint64_t reclaimed = 0;
-  uint64_t get_expired = 0;
-  uint64_t get_flushed = 0;
-  uint64_t sweep_reclaimed = 0;  // dead values the background sweep removed
-  uint64_t sweep_checked = 0;    // nodes the background sweep looked at
-  uint64_t subtree_deletes = 0;  // deletes that removed a node with children
-  uint64_t eviction_checks = 0;  // nodes the eviction hand looked at
-};
-
 // One shard: a hash table of every node whose path starts with the shard's
 // first tokens, the tree links among them and their accounting. Everything
 // but `budget` and `bytes_hint` is guarded by `mu`, as are the chain and tree
@@ -77,14 +64,20 @@ struct alignas(64) Shard {
   size_t bytes GUARDED_BY(mu) = 0;        // items and tree nodes (`stats bytes`)
   size_t clock_hand GUARDED_BY(mu) = 0;   // the bucket eviction looks at next
   size_t sweep_cursor GUARDED_BY(mu) = 0;  // the bucket the background sweep visits next
-  ShardCounters counters GUARDED_BY(mu);
+  StoreCounters counters GUARDED_BY(mu);
   std::array<uint64_t, kTrackedDepths> depth_counts GUARDED_BY(mu){};  // entries per depth
 
   [[nodiscard]] size_t bucket_of(uint64_t hash) const noexcept REQUIRES(mu) {
     return static_cast<size_t>(hash) & (buckets.size() - 1);
   }
   // The link that points at the item with this key (or at the chain's end).
-  [[nodiscard]] Item** find_slot(std::string_view key, uint64_t hash) REQUIRES(mu);
+  [[nodiscard]] Item** find_slot(std::string_view key, uint64_t hash) REQUIRES(mu) {
+    Item** slot = &buckets[bucket_of(hash)];
+    while (*slot != nullptr && (*slot)->key() != key) {
+      slot = &(*slot)->hash_next;
+    }
+    return slot;
+  }
 
   // Links an item at `slot` (from find_slot for its key), taking over the
   // caller's reference. Grows the table when the budget allows.
@@ -92,6 +85,27 @@ struct alignas(64) Shard {
   // Takes an item out of the table (not out of the tree) and returns the
   // shard's reference to the caller.
   Item* take_out(Item* item) REQUIRES(mu);
+  // Puts `fresh` where `old` is (`slot` from find_slot for their key), with
+  // old's depth; the caller gets old's reference back. The tree links are
+  // the caller's (see detail::replace_entry).
+  void swap(Item** slot, Item* old, Item* fresh) REQUIRES(mu) {
+    fresh->hash_next = old->hash_next;
+    *slot = fresh;
+    old->hash_next = nullptr;
+    value_count -= old->has_value ? 1 : 0;
+    if (fresh->has_value) {
+      fresh->lives = 1;  // see Item::lives
+      ++value_count;
+      ++counters.total_items;
+    }
+    const size_t added = fresh->total_size();
+    const size_t removed = old->total_size();
+    if (added >= removed) {
+      charge(added - removed);
+    } else {
+      refund(removed - added);
+    }
+  }
   // Halves the table while it is at most a quarter full, giving the bucket
   // memory back; called once an operation has finished with the table.
   void shrink_if_sparse() REQUIRES(mu);
@@ -144,8 +158,16 @@ struct alignas(64) Shard {
 // An item with room for `key`, `value_size` bytes of value and, if `links`,
 // tree links, paid from `reservation` (which must hold its size). nullptr if
 // the allocation fails; the reservation is then untouched.
-[[nodiscard]] Item* create_item(std::string_view key, size_t value_size, bool links,
-                                Reservation& reservation) noexcept;
+[[nodiscard]] inline Item* create_item(std::string_view key, size_t value_size, bool links,
+                                       Reservation& reservation) noexcept {
+  const size_t size = Item::total_size_for(key.size(), value_size, links);
+  assert(reservation.held() >= size);
+  Item* item = Item::create(key, value_size, links);
+  if (item != nullptr) {
+    reservation.use(size);
+  }
+  return item;
+}
 
 }  // namespace detail
 }  // namespace treecached::storage

@@ -7,6 +7,7 @@
 #include "storage/eviction.h"
 #include "storage/hash.h"
 #include "storage/shard.h"
+#include "storage/store_inline.h"
 #include "storage/tree.h"
 
 namespace treecached::storage {
@@ -49,21 +50,6 @@ Store::Store(const StoreConfig& config)
 }
 
 Store::~Store() = default;
-
-Store::Shard& Store::shard_for(uint64_t first_token_hash) const noexcept {
-  // High bits pick the shard; buckets use the low bits.
-  return shards_[shard_bits_ == 0 ? 0
-                                  : static_cast<size_t>(first_token_hash >> (64 - shard_bits_))];
-}
-
-Store::Target Store::target(std::string_view path) const noexcept {
-  // The one place that decides placement: by the first token, so that a
-  // subtree shares its root's shard. A flat key is its own first token.
-  const PathHash hashed = hash_path(path, kPathDelimiter);
-  const bool nested = hashed.first_token_size != path.size();
-  return {shard_for(nested ? hash_key(path.substr(0, hashed.first_token_size)) : hashed.hash),
-          hashed.hash, nested};
-}
 
 void Store::flush_now() noexcept {
   // Only ever raised: a slower concurrent flush must not revive items.
@@ -257,16 +243,7 @@ StoreStats Store::stats() const {
     Shard& shard = shards_[i];
     MutexLock lock(shard.mu);
     total.curr_items += shard.value_count;
-    total.total_items += shard.counters.total_items;
-    total.evictions += shard.counters.evictions;
-    total.expired_unfetched += shard.counters.expired_unfetched;
-    total.evicted_unfetched += shard.counters.evicted_unfetched;
-    total.reclaimed += shard.counters.reclaimed;
-    total.get_expired += shard.counters.get_expired;
-    total.get_flushed += shard.counters.get_flushed;
-    total.sweep_reclaimed += shard.counters.sweep_reclaimed;
-    total.sweep_checked += shard.counters.sweep_checked;
-    total.eviction_checks += shard.counters.eviction_checks;
+    total += shard.counters;
     total.hash_buckets += shard.buckets.size();
   }
   total.bytes = budget_.stored();
@@ -297,7 +274,7 @@ void Store::reset_stats() {
   for (size_t i = 0; i < shard_count(); ++i) {
     Shard& shard = shards_[i];
     MutexLock lock(shard.mu);
-    shard.counters = detail::ShardCounters{};
+    shard.counters = StoreCounters{};
   }
 }
 

@@ -22,6 +22,7 @@
 #include "storage/budget.h"
 #include "storage/item.h"
 #include "storage/path.h"
+#include "storage/store_counters.h"
 
 namespace treecached::storage {
 
@@ -62,20 +63,10 @@ struct StoreConfig {
   ValueRules rules;  // both required
 };
 
-// Counters with memcached's `stats` names.
-struct StoreStats {
+// `stats`: the counters, and the figures of the moment.
+struct StoreStats : StoreCounters {
   uint64_t curr_items = 0;
-  uint64_t total_items = 0;
   uint64_t bytes = 0;  // items and tree nodes in the store
-  uint64_t evictions = 0;
-  uint64_t expired_unfetched = 0;
-  uint64_t evicted_unfetched = 0;
-  uint64_t reclaimed = 0;
-  uint64_t get_expired = 0;
-  uint64_t get_flushed = 0;
-  uint64_t sweep_reclaimed = 0;  // dead values the background sweep removed
-  uint64_t sweep_checked = 0;    // nodes the background sweep looked at
-  uint64_t eviction_checks = 0;  // nodes the eviction hand looked at
   uint64_t limit_maxbytes = 0;
   uint64_t budget_used = 0;  // what the budget counts: bytes, grown tables, items held by readers
   uint64_t hash_buckets = 0;

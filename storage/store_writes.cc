@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "storage/shard.h"
+#include "storage/store_inline.h"
 #include "storage/tree.h"
 
 // The operations that change a node. Each one reserves what it will

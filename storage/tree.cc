@@ -234,13 +234,13 @@ bool link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
 }
 
 void replace_entry(Shard& shard, Item* old, Item* fresh, uint64_t hash) {
-  shard.take_out(old);
+  // Same path: same bucket, same depth, and the hash is known.
+  shard.swap(shard.find_slot(old->key(), hash), old, fresh);
   fresh->set_node(old->node());
   fresh->under_value = old->under_value;
   old->set_node(nullptr);
   const bool value_came_or_went = old->has_value != fresh->has_value;
   shard.drop(old);
-  shard.insert(shard.find_slot(fresh->key(), hash), fresh);
   if (fresh->node() != nullptr) {
     fresh->node()->entry = fresh;
     if (value_came_or_went) {

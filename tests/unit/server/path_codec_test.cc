@@ -11,6 +11,7 @@
 
 #include "protocol/parser.h"
 #include "protocol/reply.h"
+#include "storage/path.h"
 
 namespace treecached::protocol {
 static void PrintTo(ParseError e, std::ostream* os) { *os << name(e); }
@@ -174,13 +175,13 @@ TEST(PathCodecTest, SeparatorKeysRoundTrip) {
 }
 
 TEST(PathCodecTest, NameOf) {
-  EXPECT_EQ(PathCodec::name_of("a"), "a");
-  EXPECT_EQ(PathCodec::name_of("a b"), "b");
-  EXPECT_EQ(PathCodec::name_of("reg sip1 1001"), "1001");
-  EXPECT_EQ(PathCodec::name_of(""), "");
-  EXPECT_EQ(PathCodec::name_of("a:b"), "a:b");  // names are store paths, not wire keys
+  EXPECT_EQ(storage::last_token("a"), "a");
+  EXPECT_EQ(storage::last_token("a b"), "b");
+  EXPECT_EQ(storage::last_token("reg sip1 1001"), "1001");
+  EXPECT_EQ(storage::last_token(""), "");
+  EXPECT_EQ(storage::last_token("a:b"), "a:b");  // names are store paths, not wire keys
   const std::string long_name(250, 'n');
-  EXPECT_EQ(PathCodec::name_of("p " + long_name), long_name);
+  EXPECT_EQ(storage::last_token("p " + long_name), long_name);
 }
 
 }  // namespace
