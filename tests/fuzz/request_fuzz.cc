@@ -112,6 +112,26 @@ bool is_one_line(std::string_view text) {
   return take_line(text, pos, line) && pos == text.size();
 }
 
+// The first two space-separated words of a stats line's arguments are
+// "detail dump".
+bool is_detail_dump(std::string_view args) {
+  std::string_view words[2];
+  size_t count = 0;
+  size_t pos = 0;
+  while (count < 2) {
+    while (pos < args.size() && args[pos] == ' ') {
+      ++pos;
+    }
+    if (pos == args.size()) {
+      break;
+    }
+    const size_t end = std::min(args.find(' ', pos), args.size());
+    words[count++] = args.substr(pos, end - pos);
+    pos = end;
+  }
+  return count == 2 && words[0] == "detail" && words[1] == "dump";
+}
+
 // VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n at `pos`. The key may
 // hold spaces (a path), so the numbers are read from the right.
 bool take_value(std::string_view text, size_t& pos, bool with_cas, std::string_view& key,
@@ -393,7 +413,7 @@ class Harness final : public server::RequestObserver {
         return;
       }
       case Command::kStats:
-        check_stats_reply(text);
+        check_stats_reply(request, text);
         return;
       case Command::kVersion:
         FUZZ_CHECK(text == "VERSION 1.6.18\r\n");
@@ -612,11 +632,13 @@ class Harness final : public server::RequestObserver {
     }
   }
 
-  // STAT lines and END, or one line (RESET, ERROR, a usage message).
-  void check_stats_reply(std::string_view text) {
+  // STAT lines and END, or one line (RESET, ERROR, a usage message);
+  // `stats detail dump` answers PREFIX lines instead, as memcached does.
+  void check_stats_reply(const Request& request, std::string_view text) {
     if (is_one_line(text)) {
       return;
     }
+    const std::string_view line_start = is_detail_dump(request.rest) ? "PREFIX " : "STAT ";
     size_t pos = 0;
     std::string_view line;
     while (take_line(text, pos, line)) {
@@ -624,7 +646,7 @@ class Harness final : public server::RequestObserver {
         FUZZ_CHECK(pos == text.size());
         return;
       }
-      FUZZ_CHECK(line.starts_with("STAT "));
+      FUZZ_CHECK(line.starts_with(line_start));
     }
     FUZZ_CHECK(false);
   }
