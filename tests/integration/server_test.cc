@@ -17,7 +17,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1114,16 +1113,47 @@ TEST(CommandLine, HelpPrintsUsage) {
   }
 }
 
+// "treecached X.Y.Z" (a suffix after Z allowed, no spaces) and a newline. Checked by
+// hand: std::regex draws a false -Wmaybe-uninitialized from GCC 12 under ASan.
+bool is_version_line(std::string_view text) {
+  constexpr std::string_view kPrefix = "treecached ";
+  if (!text.starts_with(kPrefix) || !text.ends_with('\n')) {
+    return false;
+  }
+  std::string_view version = text.substr(kPrefix.size(), text.size() - kPrefix.size() - 1);
+  for (int part = 0; part < 3; ++part) {
+    if (part > 0) {
+      if (!version.starts_with('.')) {
+        return false;
+      }
+      version.remove_prefix(1);
+    }
+    size_t digits = 0;
+    while (digits < version.size() && version[digits] >= '0' && version[digits] <= '9') {
+      ++digits;
+    }
+    if (digits == 0) {
+      return false;
+    }
+    version.remove_prefix(digits);
+  }
+  return version.find_first_of(" \t\r\n") == std::string_view::npos;
+}
+
 // -V prints the treecached release ("treecached 0.1.0"); the `version` command reports the
 // memcached protocol version instead, on purpose (server/config.h), so the two are not compared.
 TEST(CommandLine, VersionFlagPrintsTheVersion) {
   SKIP_IF_EXTERNAL();
-  const std::regex version_line(R"(treecached [0-9]+\.[0-9]+\.[0-9]+\S*\n)");
+  EXPECT_TRUE(is_version_line("treecached 0.1.0\n"));
+  EXPECT_TRUE(is_version_line("treecached 10.2.33-dev\n"));
+  EXPECT_FALSE(is_version_line("treecached 0.1\n"));
+  EXPECT_FALSE(is_version_line("treecached 0.1.0"));
+  EXPECT_FALSE(is_version_line("treecached 0.1.0 x\n"));
+  EXPECT_FALSE(is_version_line("VERSION 1.6.18\n"));
   for (const char* flag : {"-V", "--version"}) {
     const ProcessResult result = run_binary({flag});
     EXPECT_TRUE(result.status.clean()) << flag << ": " << result.status.describe();
-    EXPECT_TRUE(std::regex_match(result.out, version_line))
-        << flag << ": " << printable(result.out);
+    EXPECT_TRUE(is_version_line(result.out)) << flag << ": " << printable(result.out);
   }
 }
 
