@@ -460,7 +460,7 @@ void Connection::complete(uint64_t now) {
   PhaseResult& result = worker_.result();
   ++result.requests;
   result.latency_ns.record(now - request.sent_ns);
-  if (request.kind == ReplyKind::kGet) {
+  if (is_get(request.kind)) {
     ++result.gets;
     result.keys_requested += request.keys;
     result.hits += parser_.values();
@@ -500,22 +500,43 @@ void Connection::refill(uint32_t limit) {
     if (next != Take::kYes) {
       break;
     }
-    InFlight request{sent_ns, 1, ReplyKind::kStore};
+    const bool meta = options.protocol == Protocol::kMeta;
+    InFlight request{sent_ns, 1, meta ? ReplyKind::kMetaStore : ReplyKind::kStore};
     const bool preload = worker_.kind() == PhaseKind::kPreload;
     if (!preload && (options.get_ratio >= 1.0 || rng_.uniform() < options.get_ratio)) {
-      request.kind = ReplyKind::kGet;
       request.keys = options.multiget;
-      append("get", 3);
-      for (uint32_t i = 0; i < options.multiget; ++i) {
-        append(" ", 1);
+      if (!meta) {
+        request.kind = ReplyKind::kGet;
+        append("get", 3);
+        for (uint32_t i = 0; i < options.multiget; ++i) {
+          append(" ", 1);
+          append(workload_.key(workload_.sample_key(rng_)), options.key_size);
+        }
+        append("\r\n", 2);
+      } else if (options.multiget == 1) {
+        request.kind = ReplyKind::kMetaGet;
+        append("mg ", 3);
         append(workload_.key(workload_.sample_key(rng_)), options.key_size);
+        append(" v\r\n", 4);
+      } else {
+        // As Dalli sends a multi-get: quiet gets that return their key, then mn.
+        request.kind = ReplyKind::kMetaMultiGet;
+        for (uint32_t i = 0; i < options.multiget; ++i) {
+          append("mg ", 3);
+          append(workload_.key(workload_.sample_key(rng_)), options.key_size);
+          append(" v k q\r\n", 8);
+        }
+        append("mn\r\n", 4);
       }
-      append("\r\n", 2);
     } else {
       if (!preload) {
         key = workload_.sample_key(rng_);
       }
-      append("set ", 4);
+      if (meta) {
+        append("ms ", 3);
+      } else {
+        append("set ", 4);
+      }
       append(workload_.key(key), options.key_size);
       const std::string& tail = workload_.set_header_tail();
       append(tail.data(), tail.size());
@@ -615,7 +636,10 @@ Workload::Workload(const Options& options) : options_(options) {
       v /= 10;
     }
   }
-  set_tail_ = " 0 0 " + std::to_string(options.value_size) + "\r\n";
+  // set <key> 0 0 <bytes>, or ms <key> <bytes> (flags 0, no expiry as well).
+  set_tail_ = options.protocol == Protocol::kMeta
+                  ? " " + std::to_string(options.value_size) + "\r\n"
+                  : " 0 0 " + std::to_string(options.value_size) + "\r\n";
   value_block_.reserve(options.value_size + 2);
   for (uint32_t i = 0; i < options.value_size; ++i) {
     value_block_.push_back(static_cast<char>('a' + i % 26));
@@ -631,7 +655,9 @@ uint64_t Workload::sample_key(Rng& rng) const noexcept {
 }
 
 size_t Workload::max_request_size() const noexcept {
-  const size_t get = 3 + size_t{options_.multiget} * (1 + options_.key_size) + 2;
+  // Text: get <key>*; meta: (mg <key> v k q)* mn, the longer.
+  const size_t get = std::max(3 + size_t{options_.multiget} * (1 + options_.key_size) + 2,
+                              size_t{options_.multiget} * (3 + options_.key_size + 8) + 4);
   const size_t set = 4 + options_.key_size + set_tail_.size() + value_block_.size();
   return std::max(get, set);
 }

@@ -23,6 +23,10 @@ Target and concurrency:
   --threads T          load threads, each with its own event loop; connections
                        are spread over them round-robin (default 1)
   --pipeline D         requests in flight per connection (default 1)
+  --protocol text|meta requests as text commands (get, set; default) or meta
+                       commands: `mg <key> v`, a multiget as `mg <key> v k q`
+                       per key ended by `mn` (as Dalli sends them), and
+                       `ms <key> <bytes>`
   --rate R             offer R requests/s in all, on a fixed schedule (open
                        loop; default: closed loop, a new request as soon as a
                        reply completes). Latency then counts from each
@@ -67,6 +71,7 @@ enum OptionId : int {
   kConnections,
   kThreads,
   kPipeline,
+  kProtocol,
   kRate,
   kKeys,
   kKeySize,
@@ -132,6 +137,7 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
       {"duration", required_argument, nullptr, kDuration},
       {"preload", no_argument, nullptr, kPreload},
       {"timeout", required_argument, nullptr, kTimeout},
+      {"protocol", required_argument, nullptr, kProtocol},
       {"format", required_argument, nullptr, kFormat},
       {"json", required_argument, nullptr, kJson},
       {"progress", no_argument, nullptr, kProgress},
@@ -208,6 +214,15 @@ std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
         break;
       case kTimeout:
         ok = parse_double(arg, o.timeout, 0.001, 1e7);
+        break;
+      case kProtocol:
+        if (std::string_view(arg) == "text") {
+          o.protocol = Protocol::kText;
+        } else if (std::string_view(arg) == "meta") {
+          o.protocol = Protocol::kMeta;
+        } else {
+          ok = false;
+        }
         break;
       case kFormat:
         if (std::string_view(arg) == "table") {

@@ -8,6 +8,8 @@ namespace treecached::bench {
 
 enum class Distribution : uint8_t { kUniform, kZipf };
 enum class OutputFormat : uint8_t { kTable, kJson, kCsv };
+// Which memcached protocol the requests use: text (`get`/`set`) or meta (`mg`/`ms`).
+enum class Protocol : uint8_t { kText, kMeta };
 
 // Command-line settings of treecached-bench. Defaults are in the member initialisers.
 struct Options {
@@ -16,6 +18,7 @@ struct Options {
   uint32_t connections = 50;
   uint32_t threads = 1;
   uint32_t pipeline = 1;
+  Protocol protocol = Protocol::kText;
   uint64_t keys = 10000;
   uint32_t key_size = 16;
   uint32_t value_size = 100;

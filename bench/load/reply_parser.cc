@@ -12,6 +12,11 @@ bool is_error_line(std::string_view line) noexcept {
          line.starts_with("SERVER_ERROR");
 }
 
+// A meta status line: its code, then return flags after a space.
+bool is_meta_code(std::string_view line, std::string_view code) noexcept {
+  return line.starts_with(code) && (line.size() == code.size() || line[code.size()] == ' ');
+}
+
 }  // namespace
 
 void ReplyParser::start(ReplyKind kind) noexcept {
@@ -23,10 +28,50 @@ void ReplyParser::start(ReplyKind kind) noexcept {
   stored_ = false;
 }
 
+ReplyStatus ReplyParser::expect_data(std::string_view bytes) noexcept {
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), n);
+  if (ec != std::errc() || end != bytes.data() + bytes.size() || bytes.empty()) {
+    return ReplyStatus::kProtocolError;
+  }
+  ++values_;
+  data_left_ = n;
+  state_ = State::kData;
+  return ReplyStatus::kNeedMore;
+}
+
+ReplyStatus ReplyParser::on_meta_line(std::string_view line) noexcept {
+  if (kind_ == ReplyKind::kMetaStore) {
+    if (is_meta_code(line, "HD")) {
+      stored_ = true;
+      return ReplyStatus::kDone;
+    }
+    if (is_meta_code(line, "NS") || is_meta_code(line, "EX") || is_meta_code(line, "NF")) {
+      return ReplyStatus::kDone;
+    }
+    return ReplyStatus::kProtocolError;
+  }
+  if (kind_ == ReplyKind::kMetaGet && is_meta_code(line, "EN")) {
+    return ReplyStatus::kDone;
+  }
+  if (kind_ == ReplyKind::kMetaMultiGet && line == "MN") {
+    return ReplyStatus::kDone;
+  }
+  // VA <bytes> <return flags>*
+  if (!line.starts_with("VA ")) {
+    return ReplyStatus::kProtocolError;
+  }
+  const std::string_view rest = line.substr(3);
+  return expect_data(rest.substr(0, rest.find(' ')));
+}
+
 ReplyStatus ReplyParser::on_line(std::string_view line) noexcept {
   if (is_error_line(line)) {
     error_ = true;
     return ReplyStatus::kDone;
+  }
+  if (kind_ != ReplyKind::kGet && kind_ != ReplyKind::kStore) {
+    return on_meta_line(line);
   }
   if (kind_ == ReplyKind::kStore) {
     if (line == "STORED") {
@@ -46,16 +91,10 @@ ReplyStatus ReplyParser::on_line(std::string_view line) noexcept {
     return ReplyStatus::kProtocolError;
   }
   const size_t space = line.rfind(' ');
-  const std::string_view bytes = line.substr(space + 1);
-  uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), n);
-  if (ec != std::errc() || end != bytes.data() + bytes.size() || bytes.empty() || space < 6) {
+  if (space < 6) {
     return ReplyStatus::kProtocolError;
   }
-  ++values_;
-  data_left_ = n;
-  state_ = State::kData;
-  return ReplyStatus::kNeedMore;
+  return expect_data(line.substr(space + 1));
 }
 
 ReplyStatus ReplyParser::parse(std::string_view input, size_t& consumed) noexcept {
@@ -98,6 +137,9 @@ ReplyStatus ReplyParser::parse(std::string_view input, size_t& consumed) noexcep
         }
         consumed += 2;
         state_ = State::kLine;
+        if (kind_ == ReplyKind::kMetaGet) {
+          return ReplyStatus::kDone;  // one VA block is the whole reply
+        }
         break;
       }
     }

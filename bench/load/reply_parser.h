@@ -8,9 +8,18 @@ namespace treecached::bench {
 
 // What a request expects back.
 enum class ReplyKind : uint8_t {
-  kGet,    // get k1 [k2 ...]: VALUE blocks then END
-  kStore,  // set: one status line
+  kGet,            // get k1 [k2 ...]: VALUE blocks then END
+  kStore,          // set: one status line
+  kMetaGet,        // mg <key> v: one VA block, or EN
+  kMetaMultiGet,   // mg <key> v k q per key, then mn: VA blocks (hits only) then MN
+  kMetaStore,      // ms: HD, or NS / EX / NF
 };
+
+// Whether a request of this kind reads values (a get of either protocol).
+[[nodiscard]] constexpr bool is_get(ReplyKind kind) noexcept {
+  return kind == ReplyKind::kGet || kind == ReplyKind::kMetaGet ||
+         kind == ReplyKind::kMetaMultiGet;
+}
 
 enum class ReplyStatus : uint8_t {
   kNeedMore,       // consumed what it could; call again with more bytes
@@ -28,8 +37,9 @@ enum class ReplyStatus : uint8_t {
 // allocation; the parser keeps no pointers into the caller's buffer.
 //
 // A VALUE line's byte count is its last token (so `gets` replies with a cas
-// token would be misread; the load generator sends only `get`). ERROR,
-// CLIENT_ERROR and SERVER_ERROR lines end the reply with error() set.
+// token would be misread; the load generator sends only `get`); a meta VA
+// line's is its second token, before any return flags. ERROR, CLIENT_ERROR
+// and SERVER_ERROR lines end the reply with error() set.
 class ReplyParser {
  public:
   // Lines longer than this (without their end) are a protocol error.
@@ -43,7 +53,8 @@ class ReplyParser {
   // For the reply just completed (or in progress).
   [[nodiscard]] uint32_t values() const noexcept { return values_; }
   [[nodiscard]] bool error() const noexcept { return error_; }
-  // For kStore: STORED (true) versus NOT_STORED / EXISTS / NOT_FOUND (false).
+  // For kStore: STORED (true) versus NOT_STORED / EXISTS / NOT_FOUND (false);
+  // for kMetaStore: HD versus NS / EX / NF.
   [[nodiscard]] bool stored() const noexcept { return stored_; }
 
  private:
@@ -51,6 +62,9 @@ class ReplyParser {
 
   // Handles one complete line (without its line end).
   [[nodiscard]] ReplyStatus on_line(std::string_view line) noexcept;
+  [[nodiscard]] ReplyStatus on_meta_line(std::string_view line) noexcept;
+  // Starts reading a data block of `bytes`, given as text.
+  [[nodiscard]] ReplyStatus expect_data(std::string_view bytes) noexcept;
 
   ReplyKind kind_ = ReplyKind::kGet;
   State state_ = State::kLine;

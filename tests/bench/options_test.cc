@@ -44,6 +44,7 @@ TEST(Options, Defaults) {
   EXPECT_EQ(p.options->duration, 5.0);  // neither --requests nor --duration
   EXPECT_EQ(p.options->dist, Distribution::kUniform);
   EXPECT_EQ(p.options->format, OutputFormat::kTable);
+  EXPECT_EQ(p.options->protocol, Protocol::kText);
 }
 
 TEST(Options, EveryOption) {
@@ -84,7 +85,9 @@ TEST(Options, EveryOption) {
                           "--seed",
                           "7",
                           "--timeout",
-                          "3"});
+                          "3",
+                          "--protocol",
+                          "meta"});
   ASSERT_TRUE(p.options);
   const Options& o = *p.options;
   EXPECT_EQ(o.host, "::1");
@@ -108,6 +111,7 @@ TEST(Options, EveryOption) {
   EXPECT_EQ(o.format, OutputFormat::kCsv);
   EXPECT_EQ(o.seed, 7u);
   EXPECT_EQ(o.timeout, 3.0);
+  EXPECT_EQ(o.protocol, Protocol::kMeta);
 }
 
 TEST(Options, RateIsOffOrRequestsPerSecond) {
@@ -143,6 +147,7 @@ TEST(Options, Refusals) {
       {"--get-ratio", "nan"},
       {"--dist", "pareto"},
       {"--format", "xml"},
+      {"--protocol", "binary"},
       {"--key-size", "251"},
       {"--keys", "0"},
       {"--requests", "10", "--duration", "1"},

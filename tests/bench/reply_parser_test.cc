@@ -60,6 +60,9 @@ constexpr ReplyStatus kMore = ReplyStatus::kNeedMore;
 constexpr ReplyStatus kBad = ReplyStatus::kProtocolError;
 constexpr ReplyKind kGet = ReplyKind::kGet;
 constexpr ReplyKind kStore = ReplyKind::kStore;
+constexpr ReplyKind kMetaGet = ReplyKind::kMetaGet;
+constexpr ReplyKind kMetaMulti = ReplyKind::kMetaMultiGet;
+constexpr ReplyKind kMetaStore = ReplyKind::kMetaStore;
 
 const std::vector<Case>& cases() {
   using namespace std::string_literals;
@@ -101,6 +104,44 @@ const std::vector<Case>& cases() {
       {"no key", kGet, "VALUE 5\r\n", {kBad, 0, false, false, 9}},
       {"bad trailer", kGet, "VALUE a 0 1\r\nxyEND\r\n", {kBad, 1, false, false, 14}},
       {"junk", kGet, "HELLO\r\n", {kBad, 0, false, false, 7}},
+      // Meta replies, as memcached 1.6.18 sends them to `ms key:1 5`, `mg key:1 v`,
+      // `mg key:1 v k q` + `mg nokey v k q` + `mn`, `mg nokey v`, and `ms` with C
+      // of a missing key.
+      {"meta stored", kMetaStore, "HD\r\n", {kDone, 0, false, true, 4}},
+      {"meta hit", kMetaGet, "VA 5\r\nhello\r\n", {kDone, 1, false, false, 13}},
+      {"meta multiget",
+       kMetaMulti,
+       "VA 5 kkey:1\r\nhello\r\nMN\r\n",
+       {kDone, 1, false, false, 24}},
+      {"meta miss", kMetaGet, "EN\r\n", {kDone, 0, false, false, 4}},
+      {"meta not found", kMetaStore, "NF\r\n", {kDone, 0, false, false, 4}},
+      {"meta not stored", kMetaStore, "NS\r\n", {kDone, 0, false, false, 4}},
+      {"meta exists", kMetaStore, "EX\r\n", {kDone, 0, false, false, 4}},
+      {"meta stored with flags", kMetaStore, "HD c123\r\n", {kDone, 0, false, true, 9}},
+      {"meta multiget of two",
+       kMetaMulti,
+       "VA 1 ka\r\nx\r\nVA 2 kb\r\nyz\r\nMN\r\n",
+       {kDone, 2, false, false, 29}},
+      {"meta multiget all missing", kMetaMulti, "MN\r\n", {kDone, 0, false, false, 4}},
+      {"meta hit leaves the next reply", kMetaGet, "VA 1\r\nx\r\nEN\r\n", {kDone, 1, false, false, 9}},
+      {"meta value holding MN",
+       kMetaMulti,
+       "VA 4\r\nMN\r\n\r\nMN\r\n",
+       {kDone, 1, false, false, 16}},
+      {"meta client error",
+       kMetaGet,
+       "CLIENT_ERROR bad command line format\r\n",
+       {kDone, 0, true, false, 38}},
+      {"meta server error",
+       kMetaStore,
+       "SERVER_ERROR out of memory storing object\r\n",
+       {kDone, 0, true, false, 43}},
+      {"text reply to mg", kMetaGet, "END\r\n", {kBad, 0, false, false, 5}},
+      {"text reply to ms", kMetaStore, "STORED\r\n", {kBad, 0, false, false, 8}},
+      {"meta code with junk", kMetaStore, "HDX\r\n", {kBad, 0, false, false, 5}},
+      {"meta bad length", kMetaGet, "VA x\r\n", {kBad, 0, false, false, 6}},
+      {"meta no length", kMetaGet, "VA \r\n", {kBad, 0, false, false, 5}},
+      {"EN ends no multiget", kMetaMulti, "EN\r\n", {kBad, 0, false, false, 4}},
   };
   return kCases;
 }
