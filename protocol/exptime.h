@@ -26,8 +26,7 @@ inline constexpr uint32_t kAlreadyExpired = 1;
     return kAlreadyExpired;
   }
   if (raw > kMaxRelativeExptime) {
-    return raw <= process_started ? kAlreadyExpired
-                                  : static_cast<uint32_t>(raw - process_started);
+    return raw <= process_started ? kAlreadyExpired : static_cast<uint32_t>(raw - process_started);
   }
   return now + static_cast<uint32_t>(raw);
 }

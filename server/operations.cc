@@ -261,9 +261,9 @@ void Operations::general_stats(StatSink& sink, uint32_t now) {
   sink.stat("time_in_listen_disabled_us", kZero);
   sink.stat("threads", context_.config.threads);
   sink.stat("conn_yields", kZero);
-  sink.stat("hash_power_level", store.hash_buckets == 0
-                                    ? 0U
-                                    : static_cast<uint64_t>(std::bit_width(store.hash_buckets) - 1));
+  sink.stat(
+      "hash_power_level",
+      store.hash_buckets == 0 ? 0U : static_cast<uint64_t>(std::bit_width(store.hash_buckets) - 1));
   sink.stat("hash_bytes", store.hash_buckets * sizeof(void*));
   sink.stat("hash_is_expanding", kZero);
   // Slab rebalancing, the LRU crawler, the log watcher and NAPI ids are
@@ -351,9 +351,9 @@ void Operations::settings_stats(StatSink& sink) {
   sink.stat("read_buf_mem_limit", 0U);
   sink.stat("track_sizes", "no");
   sink.stat("inline_ascii_response", "no");
-  for (const char* name : {"ext_item_size", "ext_item_age", "ext_low_ttl", "ext_recache_rate",
-                           "ext_wbuf_size", "ext_compact_under", "ext_drop_under",
-                           "ext_max_sleep"}) {
+  for (const char* name :
+       {"ext_item_size", "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_wbuf_size",
+        "ext_compact_under", "ext_drop_under", "ext_max_sleep"}) {
     sink.stat(name, 0U);
   }
   sink.stat("ext_max_frag", "0.00");

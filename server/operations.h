@@ -70,8 +70,8 @@ class Operations {
   enum class StoreMode : uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
   // The storage commands (cmd_set, cas_*, store_too_large, store_no_memory).
   [[nodiscard]] storage::StoreStatus store(StoreMode mode, std::string_view path,
-                                           std::string_view data, uint32_t flags,
-                                           uint32_t deadline, uint64_t cas, uint32_t now);
+                                           std::string_view data, uint32_t flags, uint32_t deadline,
+                                           uint64_t cas, uint32_t now);
   // A storage command refused before its data was read because the item
   // would be too large: counted, and a set drops the old value (memcached).
   // `path` is empty when the key named no valid path.

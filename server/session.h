@@ -57,7 +57,8 @@ class Session {
   // While a refused value's data is being swallowed its reply waits, so that
   // clients see memcached's timing (unless a whole batch waits with it).
   [[nodiscard]] bool holds_output() const noexcept {
-    return state_ == State::kSwallowing && pending_output().size() < TextProtocol::kOutputBatchBytes;
+    return state_ == State::kSwallowing &&
+           pending_output().size() < TextProtocol::kOutputBatchBytes;
   }
   // Whether process() can make progress now, without more input.
   [[nodiscard]] bool runnable() const noexcept {

@@ -257,8 +257,8 @@ void TextProtocol::retrieve(const Request& request, OutputBuffer& out, uint32_t 
       operations_.count_invalid_key(touching);
       continue;
     }
-    storage::ItemRef item = touching ? operations_.get_and_touch(path, deadline, now)
-                                     : operations_.get(path, now);
+    storage::ItemRef item =
+        touching ? operations_.get_and_touch(path, deadline, now) : operations_.get(path, now);
     if (!item) {
       continue;
     }
@@ -395,8 +395,8 @@ void TextProtocol::arithmetic(const Request& request, OutputBuffer& out, uint32_
     return;
   }
   uint64_t result = 0;
-  switch (operations_.arithmetic(request.command == Command::kIncr, path, request.delta, now,
-                                 result)) {
+  switch (
+      operations_.arithmetic(request.command == Command::kIncr, path, request.delta, now, result)) {
     case StoreStatus::kOk:
       if (!request.noreply) {
         protocol::append_number(out, result);
@@ -437,9 +437,9 @@ void TextProtocol::remove(const Request& request, OutputBuffer& out, uint32_t no
 void TextProtocol::flush_all(const Request& request, OutputBuffer& out, uint32_t now) {
   const Operations::FlushResult result =
       operations_.flush_all(request.has_delay, request.exptime, now);
-  reply_unless_noreply(request, out,
-                       result == Operations::FlushResult::kNotAllowed ? reply::kFlushNotAllowed
-                                                                      : reply::kOk);
+  reply_unless_noreply(
+      request, out,
+      result == Operations::FlushResult::kNotAllowed ? reply::kFlushNotAllowed : reply::kOk);
 }
 
 void TextProtocol::stats(const Request& request, OutputBuffer& out, uint32_t now) {

@@ -104,8 +104,7 @@ class TextProtocol {
   void stats(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
   void stats_detail(std::string_view args, protocol::OutputBuffer& out);
   bool shutdown(const protocol::Request& request, protocol::OutputBuffer& out);
-  void cache_memlimit(const protocol::Request& request, protocol::OutputBuffer& out,
-                      uint32_t now);
+  void cache_memlimit(const protocol::Request& request, protocol::OutputBuffer& out, uint32_t now);
 
   ServerContext& context_;
   Operations& operations_;

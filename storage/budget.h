@@ -36,9 +36,7 @@ class MemoryBudget {
   // that a reader sees a total that was true at one moment, never above the
   // limit, rather than a sum of shards read at different times.
   void add_stored(size_t bytes) noexcept { stored_.fetch_add(bytes, std::memory_order_relaxed); }
-  void remove_stored(size_t bytes) noexcept {
-    stored_.fetch_sub(bytes, std::memory_order_relaxed);
-  }
+  void remove_stored(size_t bytes) noexcept { stored_.fetch_sub(bytes, std::memory_order_relaxed); }
   [[nodiscard]] size_t stored() const noexcept { return stored_.load(std::memory_order_relaxed); }
   [[nodiscard]] size_t limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
   // A lower limit does not free anything by itself: Store::set_memory_limit

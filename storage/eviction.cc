@@ -19,8 +19,7 @@ bool evict_step(Shard& shard, const Liveness& live) REQUIRES(shard.mu) {
   Item* fallback = nullptr;
   unsigned fallback_lives = 0;
   size_t sampled = 0;
-  for (size_t scanned = 0; scanned < kEvictionBucketScan && sampled < kEvictionSample;
-       ++scanned) {
+  for (size_t scanned = 0; scanned < kEvictionBucketScan && sampled < kEvictionSample; ++scanned) {
     const size_t bucket = shard.clock_hand & (shard.buckets.size() - 1);
     // A dead or life-less value in this bucket goes at once; the hand stays,
     // as the bucket may hold more.

@@ -1,8 +1,8 @@
 #pragma once
 
 #include <array>
-#include <cassert>
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -59,10 +59,10 @@ struct alignas(64) Shard {
   std::atomic<size_t> bytes_hint{0};
 
   std::vector<Item*> buckets GUARDED_BY(mu) = std::vector<Item*>(kInitialBuckets, nullptr);
-  size_t entries GUARDED_BY(mu) = 0;      // items in the table, value-less nodes included
-  size_t value_count GUARDED_BY(mu) = 0;  // items holding a value (curr_items)
-  size_t bytes GUARDED_BY(mu) = 0;        // items and tree nodes (`stats bytes`)
-  size_t clock_hand GUARDED_BY(mu) = 0;   // the bucket eviction looks at next
+  size_t entries GUARDED_BY(mu) = 0;       // items in the table, value-less nodes included
+  size_t value_count GUARDED_BY(mu) = 0;   // items holding a value (curr_items)
+  size_t bytes GUARDED_BY(mu) = 0;         // items and tree nodes (`stats bytes`)
+  size_t clock_hand GUARDED_BY(mu) = 0;    // the bucket eviction looks at next
   size_t sweep_cursor GUARDED_BY(mu) = 0;  // the bucket the background sweep visits next
   StoreCounters counters GUARDED_BY(mu);
   std::array<uint64_t, kTrackedDepths> depth_counts GUARDED_BY(mu){};  // entries per depth

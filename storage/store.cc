@@ -12,8 +12,8 @@
 
 namespace treecached::storage {
 
-using detail::Liveness;
 using detail::Listing;
+using detail::Liveness;
 
 namespace {
 
@@ -109,8 +109,8 @@ bool Store::make_room(Reservation& reservation, size_t bytes, uint32_t now) {
   // something continue (up to a bound in proportion to the request); a few
   // in a row that free nothing mean the budget is held by what cannot go.
   const size_t max_attempts = 4 * shard_count() + bytes / 64;
-  for (size_t attempt = 0, fruitless = 0; attempt < max_attempts && fruitless < kMaxFruitlessAttempts;
-       ++attempt) {
+  for (size_t attempt = 0, fruitless = 0;
+       attempt < max_attempts && fruitless < kMaxFruitlessAttempts; ++attempt) {
     const size_t missing = bytes - reservation.held();
     const size_t used = budget_.used();
     const size_t limit = budget_.limit();
@@ -197,8 +197,9 @@ StoreStatus Store::list_children(std::string_view path, uint32_t now, size_t lim
     const Target t = target(path);
     MutexLock lock(t.shard.mu);
     Item* entry = detail::find_live(t.shard, path, t.hash, live);
-    status = entry == nullptr ? StoreStatus::kNotFound
-                              : listing_status(detail::list_children(t.shard, entry, live, limit, out));
+    status = entry == nullptr
+                 ? StoreStatus::kNotFound
+                 : listing_status(detail::list_children(t.shard, entry, live, limit, out));
     t.shard.shrink_if_sparse();
   }
   if (status != StoreStatus::kOk) {

@@ -1,9 +1,8 @@
-#include "storage/store.h"
-
 #include <charconv>
 #include <cstring>
 
 #include "storage/shard.h"
+#include "storage/store.h"
 #include "storage/store_inline.h"
 #include "storage/tree.h"
 
@@ -113,7 +112,7 @@ StoreStatus Store::store(Mode mode, std::string_view path, std::string_view valu
     // A flat key with children needs its new value in an item with links; a
     // new nested node needs its links and maybe ancestors.
     const bool relink = old != nullptr && old->node() != nullptr && !fresh->has_links;
-    const size_t extra = relink ? Item::total_size_for(path.size(), value.size(), true)
+    const size_t extra = relink           ? Item::total_size_for(path.size(), value.size(), true)
                          : old == nullptr ? detail::link_cost(t.shard, path, live)
                                           : 0;
     if (!reservation.top_up(extra)) {

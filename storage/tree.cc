@@ -94,8 +94,8 @@ TreeNode* ensure_node(Shard& shard, std::string_view path, const Liveness& live,
     }
   }
   Item* placeholder = create_item(path, 0, true, reservation);
-  TreeNode* node = placeholder != nullptr ? shard.new_node(placeholder, parent, depth, reservation)
-                                          : nullptr;
+  TreeNode* node =
+      placeholder != nullptr ? shard.new_node(placeholder, parent, depth, reservation) : nullptr;
   if (node == nullptr) {
     if (placeholder != nullptr) {
       shard.drop(placeholder);
@@ -129,8 +129,8 @@ bool has_live_descendant(Shard& shard, TreeNode* node, const Liveness& live) REQ
 
 // Counts the values of the subtree under `entry` (entry included), removing
 // dead parts; stops once `values` passes `limit`.
-Listing count_values(Shard& shard, Item* entry, const Liveness& live, size_t limit,
-                     size_t& values) REQUIRES(shard.mu) {
+Listing count_values(Shard& shard, Item* entry, const Liveness& live, size_t limit, size_t& values)
+    REQUIRES(shard.mu) {
   if (live.dead_value(*entry)) {
     count_reclaimed(shard, *entry);
     return Listing::kGone;
@@ -197,8 +197,7 @@ size_t link_cost(Shard& shard, std::string_view path, const Liveness& live) {
     return 0;
   }
   size_t cost = tree_node_bytes();
-  for (std::string_view prefix = parent_path(path); !prefix.empty();
-       prefix = parent_path(prefix)) {
+  for (std::string_view prefix = parent_path(path); !prefix.empty(); prefix = parent_path(prefix)) {
     if (Item* entry = find_live(shard, prefix, hash_key(prefix), live)) {
       if (entry->node() == nullptr) {
         cost += tree_node_bytes();
@@ -213,8 +212,8 @@ size_t link_cost(Shard& shard, std::string_view path, const Liveness& live) {
   return cost;
 }
 
-bool link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash,
-              const Liveness& live, Reservation& reservation) {
+bool link_new(Shard& shard, Item* fresh, std::string_view path, uint64_t hash, const Liveness& live,
+              Reservation& reservation) {
   // memchr first: flat keys, the common case, skip counting tokens.
   if (is_nested(path)) {
     TreeNode* parent = ensure_node(shard, parent_path(path), live, reservation);
@@ -413,9 +412,8 @@ Listing collect_subtree(Shard& shard, Item* root, const Liveness& live, size_t l
       siblings.push_back(child->entry);
     }
     // Pushed in reverse so that the smallest name is visited first.
-    std::sort(siblings.begin(), siblings.end(), [](const Item* a, const Item* b) {
-      return key_less(b, a);
-    });
+    std::sort(siblings.begin(), siblings.end(),
+              [](const Item* a, const Item* b) { return key_less(b, a); });
     pending.insert(pending.end(), siblings.begin(), siblings.end());
   }
   return Listing::kListed;

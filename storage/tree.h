@@ -57,8 +57,7 @@ void reclaim(Shard& shard, Item* dead) REQUIRES(shard.mu);
 // Whether `entry` (a node found by find_live) still exists: it holds a value,
 // or some descendant does. Dead parts met on the way are removed; if the
 // node no longer exists it is removed too and must not be used.
-[[nodiscard]] bool still_exists(Shard& shard, Item* entry, const Liveness& live)
-    REQUIRES(shard.mu);
+[[nodiscard]] bool still_exists(Shard& shard, Item* entry, const Liveness& live) REQUIRES(shard.mu);
 
 // Whether some descendant of `entry` holds a live value (dead ones met on
 // the way are removed).
@@ -74,8 +73,8 @@ Listing list_children(Shard& shard, Item* entry, const Liveness& live, size_t li
                       std::vector<ItemRef>& out) REQUIRES(shard.mu);
 // Appends the shard's existing top-level nodes, unsorted, stopping once
 // `out` holds more than `limit` (kOverLimit).
-Listing list_top_level(Shard& shard, const Liveness& live, size_t limit,
-                       std::vector<ItemRef>& out) REQUIRES(shard.mu);
+Listing list_top_level(Shard& shard, const Liveness& live, size_t limit, std::vector<ItemRef>& out)
+    REQUIRES(shard.mu);
 // Appends `root` and each descendant holding a value, parents before
 // children and siblings bytewise. Counts first, stopping at `limit` + 1
 // values (kOverLimit, nothing appended).

@@ -8,17 +8,16 @@ namespace treecached::bench {
 
 // What a request expects back.
 enum class ReplyKind : uint8_t {
-  kGet,            // get k1 [k2 ...]: VALUE blocks then END
-  kStore,          // set: one status line
-  kMetaGet,        // mg <key> v: one VA block, or EN
-  kMetaMultiGet,   // mg <key> v k q per key, then mn: VA blocks (hits only) then MN
-  kMetaStore,      // ms: HD, or NS / EX / NF
+  kGet,           // get k1 [k2 ...]: VALUE blocks then END
+  kStore,         // set: one status line
+  kMetaGet,       // mg <key> v: one VA block, or EN
+  kMetaMultiGet,  // mg <key> v k q per key, then mn: VA blocks (hits only) then MN
+  kMetaStore,     // ms: HD, or NS / EX / NF
 };
 
 // Whether a request of this kind reads values (a get of either protocol).
 [[nodiscard]] constexpr bool is_get(ReplyKind kind) noexcept {
-  return kind == ReplyKind::kGet || kind == ReplyKind::kMetaGet ||
-         kind == ReplyKind::kMetaMultiGet;
+  return kind == ReplyKind::kGet || kind == ReplyKind::kMetaGet || kind == ReplyKind::kMetaMultiGet;
 }
 
 enum class ReplyStatus : uint8_t {

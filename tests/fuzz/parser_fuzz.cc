@@ -106,11 +106,11 @@ void check_result(std::string_view input, const ParseResult& r, const Request& r
       }
       if (r.swallow > 0) {
         FUZZ_CHECK(r.swallow >= 2);
-        FUZZ_CHECK(req.command == protocol::Command::kSet || req.command == protocol::Command::kAdd ||
-                   req.command == protocol::Command::kReplace ||
-                   req.command == protocol::Command::kAppend ||
-                   req.command == protocol::Command::kPrepend ||
-                   req.command == protocol::Command::kCas);
+        FUZZ_CHECK(
+            req.command == protocol::Command::kSet || req.command == protocol::Command::kAdd ||
+            req.command == protocol::Command::kReplace ||
+            req.command == protocol::Command::kAppend ||
+            req.command == protocol::Command::kPrepend || req.command == protocol::Command::kCas);
       }
       if (r.error != ParseError::kBadDataChunk) {
         FUZZ_CHECK(input[r.consumed - 1] == '\n');

@@ -32,12 +32,12 @@
 #include <vector>
 
 #include "protocol/exptime.h"
-#include "protocol/rules.h"
 #include "protocol/parser.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
-#include "server/config.h"
+#include "protocol/rules.h"
 #include "server/clock.h"
+#include "server/config.h"
 #include "server/context.h"
 #include "server/path_codec.h"
 #include "server/session.h"
@@ -255,14 +255,15 @@ class Harness final : public server::RequestObserver {
     }
   }
 
-  void answered(const protocol::ParseResult& result, const Request& request,
-                std::string_view reply, bool streaming) override {
+  void answered(const protocol::ParseResult& result, const Request& request, std::string_view reply,
+                bool streaming) override {
     expected_.append(reply);
     if (result.status == ParseStatus::kError) {
-      const bool closes = result.error == ParseError::kLineTooLong ||
-                          result.error == ParseError::kHttpRequest;
+      const bool closes =
+          result.error == ParseError::kLineTooLong || result.error == ParseError::kHttpRequest;
       FUZZ_CHECK(!closes || reply.empty());
-      FUZZ_CHECK(reply == (request.noreply ? std::string_view() : protocol::error_reply(result.error)));
+      FUZZ_CHECK(reply ==
+                 (request.noreply ? std::string_view() : protocol::error_reply(result.error)));
     } else {
       check_reply(request, reply, streaming);
     }

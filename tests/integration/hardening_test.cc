@@ -70,9 +70,9 @@ TEST(ClientErrors, TheFailingGetAnswersOnlyTheError) {
   auto server = start();
   Client c(*server);
   EXPECT_TRUE(c.expect_reply(set_command("a", "1"), "STORED\r\n"));
-  EXPECT_TRUE(c.expect_reply("get a " + kLongKey + " a\r\nget a\r\n",
-                             "CLIENT_ERROR bad command line format\r\n" + value_block("a", "1") +
-                                 "END\r\n"));
+  EXPECT_TRUE(c.expect_reply(
+      "get a " + kLongKey + " a\r\nget a\r\n",
+      "CLIENT_ERROR bad command line format\r\n" + value_block("a", "1") + "END\r\n"));
 }
 
 // The case: 4 values of 100 KB in one multi-get (a reply past one
@@ -87,8 +87,8 @@ TEST(ClientErrors, StreamedMultiGetIsNotCut) {
     ASSERT_TRUE(c.expect_reply(set_command("big" + std::to_string(i), value), "STORED\r\n"));
     expected += value_block("big" + std::to_string(i), value);
   }
-  expected += "END\r\nCLIENT_ERROR bad command line format\r\n" + value_block("big0", value) +
-              "END\r\n";
+  expected +=
+      "END\r\nCLIENT_ERROR bad command line format\r\n" + value_block("big0", value) + "END\r\n";
   ASSERT_EQ(expected.size(), 500163U);
   EXPECT_TRUE(c.expect_reply("get big0 big1 big2 big3\r\nget " + kLongKey + "\r\nget big0\r\n",
                              expected, 10s));
@@ -108,9 +108,8 @@ TEST(PathTooDeep, DataBlockIsSwallowedAtAnyTokenCount) {
     }
     SCOPED_TRACE(std::to_string(tokens) + " tokens");
     // The data looks like a command: it must not run.
-    EXPECT_TRUE(c.expect_reply("set " + path + " 0 0 14\r\nset x 0 0 1\r\n1\r\n" +
-                                   "cas " + path + " 0 0 9 1 noreply\r\nflush_all\r\n" +
-                                   "get x\r\n",
+    EXPECT_TRUE(c.expect_reply("set " + path + " 0 0 14\r\nset x 0 0 1\r\n1\r\n" + "cas " + path +
+                                   " 0 0 9 1 noreply\r\nflush_all\r\n" + "get x\r\n",
                                "CLIENT_ERROR path too deep\r\nEND\r\n"));
   }
 }
@@ -216,7 +215,8 @@ TEST(StatsDetail, PrefixesAreFirstPathTokens) {
                              "END\r\nDELETED\r\n"));
   // get reg / get nope have no prefix ("reg" and "nope" are flat keys
   // without ':'); getn is not memcached's get and is not counted.
-  EXPECT_TRUE(c.expect_reply("stats detail dump\r\n", "PREFIX reg get 0 hit 0 set 2 del 1\r\nEND\r\n"));
+  EXPECT_TRUE(
+      c.expect_reply("stats detail dump\r\n", "PREFIX reg get 0 hit 0 set 2 del 1\r\nEND\r\n"));
   EXPECT_TRUE(c.expect_reply("stats detail off\r\nset reg x 0 0 1\r\n1\r\nstats detail dump\r\n",
                              "OK\r\nSTORED\r\nPREFIX reg get 0 hit 0 set 2 del 1\r\nEND\r\n"));
   EXPECT_TRUE(c.send("stats settings\r\n"));
@@ -232,7 +232,8 @@ TEST(StatsDetail, SeparatorModeSplitsAtTheSeparator) {
   EXPECT_TRUE(c.expect_reply("stats detail on\r\n", "OK\r\n"));
   EXPECT_TRUE(c.expect_reply(set_command("user/42/name", "n") + "get user/42/name user/43\r\n",
                              "STORED\r\nVALUE user/42/name 0 1\r\nn\r\nEND\r\n"));
-  EXPECT_TRUE(c.expect_reply("stats detail dump\r\n", "PREFIX user get 2 hit 1 set 1 del 0\r\nEND\r\n"));
+  EXPECT_TRUE(
+      c.expect_reply("stats detail dump\r\n", "PREFIX user get 2 hit 1 set 1 del 0\r\nEND\r\n"));
 }
 
 // ---------------------------------------------------------------------------

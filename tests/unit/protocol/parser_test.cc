@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "protocol/exptime.h"
-#include "protocol/rules.h"
 #include "protocol/reply.h"
 #include "protocol/request.h"
+#include "protocol/rules.h"
 
 namespace treecached::protocol {
 

@@ -26,8 +26,7 @@ constexpr int64_t kStarted = 1'700'000'000;
 
 class SessionTest : public ::testing::Test {
  protected:
-  explicit SessionTest(Config config = {})
-      : config_(config), limits_(parser_limits(config_)) {}
+  explicit SessionTest(Config config = {}) : config_(config), limits_(parser_limits(config_)) {}
 
   // Feeds `wire` in one read and returns everything the session answers,
   // sending its output as a client that reads everything would.
@@ -103,7 +102,6 @@ TEST_F(SeparatorSessionTest, UnsplittableKeyCountsAsLookedUp) {
   EXPECT_EQ(count(Counter::kTouchMisses), 1U);
   EXPECT_EQ(count(Counter::kCmdGet), count(Counter::kGetHits) + count(Counter::kGetMisses));
 }
-
 
 // Defect 1: the error of a get with a key over 250 bytes answers that get
 // only; the replies before it stay, wherever the output batch ends.

@@ -105,7 +105,7 @@ TEST(HardBudget, HeldReferencesStayCharged) {
   ItemRef held = store.get("k", kNow);
   ASSERT_TRUE(held);
   ASSERT_EQ(store.remove("k", kNow), StoreStatus::kOk);
-  EXPECT_EQ(store.stats().bytes, 0U);  // gone from the store...
+  EXPECT_EQ(store.stats().bytes, 0U);             // gone from the store...
   EXPECT_EQ(store.stats().budget_used, charged);  // ...but not yet freed
   // Overwritten while held: both copies count.
   ASSERT_EQ(store.set("k", std::string(10000, 'w'), 0, kNever, kNow), StoreStatus::kStored);
@@ -346,8 +346,7 @@ TEST(BoundedListing, ChildrenAndSubtreeStopAtTheLimit) {
               StoreStatus::kStored);
   }
   for (int i = 0; i < 2000; ++i) {
-    ASSERT_EQ(store.set("r live" + std::to_string(i), "v", 0, kNever, kNow),
-              StoreStatus::kStored);
+    ASSERT_EQ(store.set("r live" + std::to_string(i), "v", 0, kNever, kNow), StoreStatus::kStored);
   }
   const uint32_t later = kNow + 1;
   std::vector<ItemRef> out;
